@@ -1,0 +1,45 @@
+# l2i: `make run` starts the service with its database, `make test` runs the whole suite. `make` lists targets.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+export DATABASE_URL ?= postgresql:///l2i
+
+.DEFAULT_GOAL := help
+.PHONY: help run test db db-up migrate fuzz bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+# The venv is a file target: rebuilt when the dependencies in setup.cfg change.
+$(BIN)/.installed: setup.cfg
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(BIN)/.installed-test: $(BIN)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+db-up: ## make sure the local PostgreSQL server is running (starts it if needed)
+	@pg_isready -q || { \
+	  v=$$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1); \
+	  test -n "$$v" || { echo "PostgreSQL is not running and no local cluster was found: set DATABASE_URL"; exit 1; }; \
+	  echo "starting PostgreSQL $$v"; pg_ctlcluster --skip-systemctl-redirect $$v main start; \
+	  for i in $$(seq 1 30); do pg_isready -q && break; sleep 1; done; pg_isready; }
+
+migrate: $(BIN)/.installed db-up ## create the database if missing and apply the migrations
+	$(BIN)/l2i migrate --create-database
+
+run: migrate ## start the service (gunicorn, http://127.0.0.1:8000) with its database
+	exec $(BIN)/gunicorn -c gunicorn.conf.py
+
+test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drops scratch databases)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
+	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

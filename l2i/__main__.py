@@ -1,0 +1,4 @@
+from l2i.cli import main
+import sys
+
+sys.exit(main())

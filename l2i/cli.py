@@ -1,0 +1,142 @@
+"""The `l2i` command: migrations and the operator's day-to-day (accounts, keys, suppression).
+
+Account, key and suppression commands run the very scripts in sql/admin/ that operators run with psql,
+so both ways do exactly the same thing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+
+import psycopg
+from psycopg.rows import dict_row
+
+from l2i import phones
+from l2i.config import Config
+from l2i.migrate import ensure_database, migrate
+from l2i.sql import SQL_DIR
+
+_PSQL_VARIABLE = re.compile(r":'([a-z_]+)'")
+
+
+def admin_script(name: str) -> str:
+    """sql/admin/NAME.sql as a parameterized query: psql's :'var' becomes %(var)s; psql commands are dropped."""
+    text = (SQL_DIR / "admin" / f"{name}.sql").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("\\")]
+    return _PSQL_VARIABLE.sub(r"%(\1)s", "\n".join(lines))
+
+
+def run_admin(database_url: str, name: str, **params) -> list[dict]:
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        return conn.execute(admin_script(name), params).fetchall()
+
+
+def _phones(raw: list[str]) -> str:
+    normalized = []
+    for phone in raw:
+        try:
+            normalized.append(phones.normalize(phone).e164)
+        except phones.NotAPhone as exc:
+            raise SystemExit(f"l2i: {phone!r} {exc}")
+    return ",".join(normalized)
+
+
+def _scopes(raw: str) -> str:
+    scopes = [s.strip() for s in raw.split(",") if s.strip()]
+    unknown = sorted(set(scopes) - {"write", "read"})
+    if not scopes or unknown:
+        raise SystemExit(f"l2i: --scopes takes write and/or read, comma-separated (not {raw!r})")
+    return ",".join(scopes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="l2i", description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=None, help="default: $DATABASE_URL, else postgresql:///l2i")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    m = commands.add_parser("migrate", help="apply the schema migrations not applied yet")
+    m.add_argument("--create-database", action="store_true", help="create the database first if it is missing")
+
+    account = commands.add_parser("account", help="accounts").add_subparsers(dest="action", required=True)
+    a = account.add_parser("create", help="create an account; prints its id")
+    a.add_argument("name")
+
+    key = commands.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
+    k = key.add_parser("create", help="create a key; prints it last (it is shown only this once)")
+    k.add_argument("account_id")
+    k.add_argument("--scopes", required=True, type=_scopes, help="write and/or read, comma-separated")
+    k.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
+    k.add_argument("--name", default=None, help="a label for the key")
+    kl = key.add_parser("list", help="list an account's keys (no secrets)")
+    kl.add_argument("account_id")
+    kr = key.add_parser("revoke", help="revoke a key, given its id or the key itself")
+    kr.add_argument("key")
+
+    s = commands.add_parser("suppress", help="add numbers to an account's suppression list")
+    s.add_argument("account_id")
+    s.add_argument("phones", nargs="+")
+    s.add_argument("--reason", default=None)
+    u = commands.add_parser("unsuppress", help="remove numbers from an account's suppression list")
+    u.add_argument("account_id")
+    u.add_argument("phones", nargs="+")
+
+    args = parser.parse_args(argv)
+    url = args.database_url or Config.from_env(os.environ).database_url
+    try:
+        return _dispatch(args, url)
+    except psycopg.errors.InvalidTextRepresentation as exc:
+        print(f"l2i: {exc.diag.message_primary} (is the id a UUID?)", file=sys.stderr)
+    except psycopg.errors.ForeignKeyViolation:
+        print("l2i: no such account", file=sys.stderr)
+    except (psycopg.errors.CheckViolation, psycopg.errors.InvalidParameterValue) as exc:
+        print(f"l2i: {exc.diag.message_primary}", file=sys.stderr)
+    except psycopg.OperationalError as exc:
+        print(f"l2i: cannot reach the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
+    return 1
+
+
+def _dispatch(args, url: str) -> int:
+    if args.command == "migrate":
+        if args.create_database and ensure_database(url):
+            print("created the database")
+        applied = migrate(url)
+        print("\n".join(f"applied {name}" for name in applied) or "nothing to apply")
+    elif args.command == "account":
+        print(run_admin(url, "account_create", name=args.name)[0]["account_id"])
+    elif args.command == "key" and args.action == "create":
+        if args.rate_limit is not None and args.rate_limit < 1:
+            raise SystemExit("l2i: --rate-limit must be at least 1")
+        row = run_admin(url, "key_create", account_id=args.account_id, scopes=args.scopes,
+                        rate_limit="" if args.rate_limit is None else str(args.rate_limit),
+                        label=args.name or "")[0]
+        print(f"# key for account {args.account_id}, scopes {args.scopes}; store it now, it is not shown again")
+        print(row["key"])
+    elif args.command == "key" and args.action == "list":
+        rows = run_admin(url, "key_list", account_id=args.account_id)
+        columns = ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at")
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+    elif args.command == "key" and args.action == "revoke":
+        rows = run_admin(url, "key_revoke", key=args.key)
+        if not rows:
+            print("l2i: no such key", file=sys.stderr)
+            return 1
+        print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
+    elif args.command == "suppress":
+        rows = run_admin(url, "suppress", account_id=args.account_id, phones=_phones(args.phones),
+                         reason=args.reason or "")
+        for row in rows:
+            print(f"{row['phone']}\t{'added' if row['added'] else 'already suppressed'}")
+    elif args.command == "unsuppress":
+        rows = run_admin(url, "unsuppress", account_id=args.account_id, phones=_phones(args.phones))
+        for row in rows:
+            print(f"{row['phone']}\t{'removed' if row['removed'] else 'was not suppressed'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

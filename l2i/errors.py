@@ -1,0 +1,112 @@
+"""One error shape for every HTTP error.
+
+Every error response, whether raised by l2i or by Falcon itself (404, 405, ...), has this JSON body:
+
+    {"error": {"code": "validation_failed", "message": "...", "request_id": "...",
+               "fields": [{"field": "phone", "code": "invalid", "message": "..."}]}}
+
+`fields` is present on 422 only. `code` is stable and machine-readable; `message` is for people.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import falcon
+import psycopg
+import psycopg_pool
+
+log = logging.getLogger("l2i.errors")
+
+# The code for errors Falcon raises itself, by status.
+_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    411: "length_required",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+_MESSAGES = {
+    404: "There is nothing at this path.",
+    405: "This path does not take this method.",
+}
+
+
+class APIError(falcon.HTTPError):
+    """An error with a stable code and, for validation, the list of field errors."""
+
+    def __init__(self, status, code: str, message: str, *, fields: list[dict] | None = None, headers=None):
+        super().__init__(status, title=code, description=message, headers=headers, code=code)
+        self.fields = fields
+
+
+class FieldError(Exception):
+    """One field failed validation; collected into a 422 by the caller."""
+
+    def __init__(self, field: str, code: str, message: str):
+        super().__init__(message)
+        self.field, self.code, self.message = field, code, message
+
+    def as_dict(self) -> dict:
+        return {"field": self.field, "code": self.code, "message": self.message}
+
+
+def validation_failed(errors: list[FieldError]) -> APIError:
+    count = len(errors)
+    return APIError(
+        falcon.HTTP_422,
+        "validation_failed",
+        f"The request failed validation ({count} field error{'s' if count != 1 else ''}).",
+        fields=[e.as_dict() for e in errors],
+    )
+
+
+def unauthorized(message: str) -> APIError:
+    return APIError(falcon.HTTP_401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
+    status = exc.status_code
+    code = exc.code if isinstance(exc.code, str) else _CODES.get(status, "error")
+    message = exc.description or _MESSAGES.get(status) or exc.title or falcon.code_to_http_status(status)
+    body = {"code": code, "message": message, "request_id": req.context.get("request_id")}
+    if getattr(exc, "fields", None):
+        body["fields"] = exc.fields
+    resp.content_type = falcon.MEDIA_JSON
+    resp.media = {"error": body}
+
+
+def _database_unavailable(config_retry_after: int):
+    def handle(req, resp, exc, params):
+        # The database is down, restarting, overloaded or too slow: a clean 503 the client can retry.
+        log.warning("database unavailable request_id=%s error=%s: %s",
+                    req.context.get("request_id"), type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+        raise APIError(falcon.HTTP_503, "unavailable",
+                       "The database is unavailable; retry after the number of seconds in Retry-After.",
+                       headers={"Retry-After": str(config_retry_after)})
+    return handle
+
+
+def _unexpected(req, resp, exc, params):
+    log.exception("unhandled error request_id=%s method=%s path=%s",
+                  req.context.get("request_id"), req.method, req.path)
+    raise APIError(falcon.HTTP_500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+
+def install(app: falcon.App, retry_after_s: int) -> None:
+    app.set_error_serializer(serialize)
+    # Falcon picks the handler registered for the nearest class in the exception's MRO, so HTTPError keeps
+    # Falcon's own handler (and this serializer). OperationalError covers lost connections, server shutdown
+    # and statement_timeout (QueryCanceled); PoolTimeout, no free connection in time.
+    app.add_error_handler(Exception, _unexpected)
+    app.add_error_handler(psycopg.OperationalError, _database_unavailable(retry_after_s))
+    app.add_error_handler(psycopg_pool.PoolTimeout, _database_unavailable(retry_after_s))

@@ -1,0 +1,308 @@
+"""The lead's fields: one definition that validation, storage and the OpenAPI document all read.
+
+A sender may spell a field in snake_case, camelCase or with other punctuation (`first_name`, `firstName`,
+`First-Name`), or use an alias other lead platforms send (`postalCode`, `caller_id`, `trustedFormUrl`, ...).
+Consent fields may come as a `consent` object, flat at the top level (form posts), or as `consent[field]`.
+Nothing is silently lost: unknown fields are kept, as sent, in the lead's `extra`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from l2i import phones
+from l2i.errors import FieldError
+from l2i.states import CODE_BY_NAME, STATES
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    group: str  # "lead" (a column of leads), "attribution" (also a column) or "consent" (in the consent object)
+    description: str
+    kind: str = "string"  # string | phone | email | state | zip | datetime
+    max_length: int = 255
+    aliases: tuple[str, ...] = ()
+    example: str | None = None
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("phone", "lead", "The number to call. A 10-digit US number in any punctuation, 1 + 10 digits, or "
+          "E.164; stored as E.164 (+15551234567). Required.", "phone", 32,
+          ("phone_number", "caller_id", "callerid", "telephone", "tel", "mobile", "mobile_phone", "cell_phone",
+           "primary_phone", "phone1"), "5551234567"),
+    Field("source", "lead", "Where the lead came from (a form, a vendor, a campaign): used to group stats.",
+          max_length=100, aliases=("lead_source",), example="my-webform"),
+    Field("first_name", "lead", "First name.", max_length=100, aliases=("firstname", "fname"), example="Jane"),
+    Field("last_name", "lead", "Last name.", max_length=100, aliases=("lastname", "lname", "surname"),
+          example="Doe"),
+    Field("email", "lead", "Email address.", "email", 254, ("email_address",), "jane@example.com"),
+    Field("state", "lead", "US state, DC or territory: 2-letter code (or the full name). It decides the calling "
+          "hours and zones; without it, the phone's area code does.", "state", 32,
+          ("region", "state_code", "province"), "TX"),
+    Field("zip", "lead", "ZIP code: 5 digits or ZIP+4.", "zip", 10, ("zip_code", "zipcode", "postal_code"),
+          "75201"),
+    Field("city", "lead", "City.", max_length=100, example="Dallas"),
+    Field("address1", "lead", "Street address.", aliases=("address", "street", "street_address", "address_1"),
+          example="1 Main St"),
+    Field("address2", "lead", "Address line 2.", aliases=("address_2", "apt", "unit")),
+    Field("external_id", "lead", "The sender's own id for this lead.", max_length=200,
+          aliases=("seller_lead_id", "lead_external_id", "vendor_lead_id")),
+    Field("sub_id", "attribution", "Sub id of the traffic source (affiliate, publisher).", max_length=200,
+          aliases=("subid", "sub1", "aff_sub")),
+    Field("utm_source", "attribution", "UTM source."),
+    Field("utm_medium", "attribution", "UTM medium."),
+    Field("utm_campaign", "attribution", "UTM campaign."),
+    Field("utm_term", "attribution", "UTM term."),
+    Field("utm_content", "attribution", "UTM content."),
+    Field("referrer", "attribution", "Referring page.", max_length=2048, aliases=("referer", "referrer_url")),
+    Field("landing_page", "attribution", "Landing page URL.", max_length=2048, aliases=("landing_page_url",)),
+    Field("consent_timestamp", "consent", "When the consumer gave consent: ISO 8601 (UTC when no offset is "
+          "given) or Unix seconds. Required, with consent_text_version, for the lead to be called; it may not "
+          "be in the future.", "datetime", 64,
+          ("consent_at", "consent_date", "consent_time", "optin_timestamp", "opt_in_timestamp", "tcpa_timestamp"),
+          "2026-07-05T12:00:00Z"),
+    Field("consent_text_version", "consent", "Version of the consent language the consumer agreed to. Required "
+          "for the lead to be called.", max_length=200, aliases=("consent_version", "tcpa_version"),
+          example="webform-v2"),
+    Field("source_url", "consent", "Page where consent was given.", max_length=2048,
+          aliases=("consent_url", "page_url"), example="https://example.com/quote"),
+    Field("consent_text", "consent", "The consent language itself.", max_length=10000,
+          aliases=("tcpa_text", "tcpa_language", "consent_language")),
+    Field("ip", "consent", "IP address of the consumer when consenting.", max_length=64,
+          aliases=("ip_address", "consumer_ip")),
+    Field("user_agent", "consent", "Browser user agent when consenting.", max_length=1000, aliases=("useragent",)),
+    Field("trustedform_cert_url", "consent", "TrustedForm certificate URL.", max_length=2048,
+          aliases=("trusted_form_url", "trustedform_url", "trusted_form_cert_url", "xx_trusted_form_cert_url",
+                   "trustedform_cert", "trustedform")),
+    Field("jornaya_leadid", "consent", "Jornaya (LeadiD) token.", max_length=200,
+          aliases=("jornaya_lead_id", "leadid_token", "universal_leadid", "lead_id_token", "jornaya")),
+)
+
+BY_NAME = {f.name: f for f in FIELDS}
+LEAD_COLUMNS = tuple(f.name for f in FIELDS if f.group in ("lead", "attribution") and f.name != "phone")
+CONSENT_FIELDS = tuple(f.name for f in FIELDS if f.group == "consent")
+
+
+def squash(key: str) -> str:
+    """`firstName`, `first_name`, `First-Name` and `FIRST NAME` all squash to `firstname`."""
+    return re.sub(r"[^a-z0-9]", "", key.lower())
+
+
+_LOOKUP: dict[str, Field] = {}
+for _field in FIELDS:
+    for _spelling in (_field.name, *_field.aliases):
+        _LOOKUP.setdefault(squash(_spelling), _field)
+
+_NESTED = re.compile(r"^(consent|custom)(?:\[([^\]]+)\]|\.(.+))$", re.IGNORECASE)
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_ZIP = re.compile(r"^\d{5}(?:-?\d{4})?$")
+
+
+@dataclass
+class LeadInput:
+    phone: phones.Phone
+    columns: dict[str, str | None]  # every LEAD_COLUMNS entry
+    consent: dict[str, Any]  # known consent fields (validated) plus any other keys the sender put in it
+    custom: dict[str, Any]
+    extra: dict[str, Any]
+
+
+def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> LeadInput:
+    """Validate a lead from a decoded body and the query string (the body wins where both have a field).
+
+    Raises a list of FieldError (as ValidationError) naming every problem at once.
+    """
+    errors: list[FieldError] = []
+    known: dict[str, Any] = {}
+    consent: dict[str, Any] = {}
+    custom: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+
+    # Query string first, body second: a field in both takes the body's value.
+    for origin in (query or {}), body:
+        seen_here: set[str] = set()
+        for key, value in origin.items():
+            if not isinstance(key, str) or not _clean_text(key):
+                errors.append(FieldError("(key)", "invalid", "field names must be text without control bytes"))
+                continue
+            nested = _NESTED.match(key)
+            if nested:
+                group, sub = nested[1].lower(), nested[2] or nested[3]
+                if group == "custom":
+                    custom[sub] = value
+                    continue
+                field = _LOOKUP.get(squash(sub))
+                if field is None or field.group != "consent":
+                    consent[sub] = value
+                    continue
+                key_field = field
+            elif squash(key) == "consent":
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    # A bare `consent=yes` (a form's checkbox) is kept, but it is no evidence by itself.
+                    if isinstance(value, (str, int, float, bool)):
+                        consent["value"] = value
+                    else:
+                        errors.append(FieldError("consent", "invalid_type", "must be an object"))
+                    continue
+                for sub, sub_value in value.items():
+                    field = _LOOKUP.get(squash(sub))
+                    if field is not None and field.group == "consent":
+                        _put(known, field, sub_value, f"consent.{sub}", seen_here, extra)
+                    else:
+                        consent[sub] = sub_value
+                continue
+            elif squash(key) == "custom":
+                if value is None:
+                    continue
+                if not isinstance(value, dict):
+                    errors.append(FieldError("custom", "invalid_type", "must be an object of name/value pairs"))
+                    continue
+                custom.update(value)
+                continue
+            else:
+                key_field = _LOOKUP.get(squash(key))
+                if key_field is None:
+                    extra[key] = value
+                    continue
+            _put(known, key_field, value, key, seen_here, extra)
+
+    values: dict[str, Any] = {}
+    for name, (value, where) in known.items():
+        try:
+            values[name] = _convert(BY_NAME[name], value)
+        except FieldError as exc:
+            exc.field = where
+            errors.append(exc)
+            values[name] = exc
+    if values.get("phone") is None:
+        errors.append(FieldError("phone", "required", "is required"))
+    for label, blob in (("custom", custom), ("consent", consent), ("extra", extra)):
+        bad = _first_bad_text(blob)
+        if bad is not None:
+            errors.append(FieldError(f"{label}.{bad}" if bad else label, "invalid",
+                                     "text may not contain NUL bytes or unpaired surrogates"))
+    if errors:
+        raise ValidationError(errors)
+
+    consent.update({name: values[name] for name in CONSENT_FIELDS if values.get(name) is not None})
+    return LeadInput(
+        phone=values["phone"],
+        columns={name: values.get(name) for name in LEAD_COLUMNS},
+        consent=consent,
+        custom=custom,
+        extra=extra,
+    )
+
+
+class ValidationError(Exception):
+    def __init__(self, errors: list[FieldError]):
+        super().__init__(f"{len(errors)} field errors")
+        self.errors = errors
+
+
+def _put(known, field: Field, value, where: str, seen_here: set, extra: dict) -> None:
+    """Record a field's value. Two spellings of one field in the same origin: the canonical one wins and the
+    other is kept in extra under the name it came with."""
+    if field.name in seen_here:
+        previous_value, previous_where = known[field.name]
+        if _canonical(where, field) and not _canonical(previous_where, field):
+            extra[previous_where] = previous_value
+        else:
+            extra[where] = value
+            return
+    seen_here.add(field.name)
+    known[field.name] = (value, where)
+
+
+def _canonical(where: str, field: Field) -> bool:
+    return where in (field.name, f"consent.{field.name}")
+
+
+def _convert(field: Field, value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        raise FieldError(field.name, "repeated", "must be a single value, not a list or a repeated field")
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise FieldError(field.name, "invalid_type", "must be a string")
+    if field.kind == "zip" and isinstance(value, int) and 0 <= value < 100000:
+        value = f"{value:05d}"
+    text = (value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)).strip()
+    if not _clean_text(text):
+        raise FieldError(field.name, "invalid", "may not contain control characters")
+    if text == "":
+        return None
+    if len(text) > field.max_length:
+        raise FieldError(field.name, "too_long", f"must be at most {field.max_length} characters")
+    if field.kind == "email" and not _EMAIL.match(text):
+        raise FieldError(field.name, "invalid", "is not an email address")
+    if field.kind == "zip" and not _ZIP.match(text):
+        raise FieldError(field.name, "invalid", "must be a 5-digit ZIP code or ZIP+4")
+    if field.kind == "phone":
+        try:
+            return phones.normalize(text)
+        except phones.NotAPhone as exc:
+            raise FieldError(field.name, "invalid", f"{exc} (send 10 digits, 1 + 10 digits, or E.164)") from None
+    if field.kind == "state":
+        code = text.upper() if text.upper() in STATES else CODE_BY_NAME.get(text.lower())
+        if code is None:
+            raise FieldError(field.name, "invalid", "must be a US state, DC or territory (2-letter code)")
+        return code
+    return text
+
+
+def _clean_text(text: str) -> bool:
+    """Text for a column: storable, and no C0 control characters but tab and newlines."""
+    return _storable(text) and not re.search(r"[\x01-\x08\x0b\x0c\x0e-\x1f]", text)
+
+
+def _first_bad_text(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string in a JSON value that PostgreSQL's jsonb cannot hold, else None."""
+    if isinstance(value, str):
+        return None if _storable(value) else path
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = f"{path}.{key}" if path else str(key)
+            if not _storable(str(key)):
+                return path or "(key)"
+            found = _first_bad_text(item, sub)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_bad_text(item, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _storable(text: str) -> bool:
+    """Text PostgreSQL can store (in text and in jsonb): no NUL, valid UTF-8 (json.loads lets lone surrogates
+    through)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    """ISO 8601 (UTC when no offset is given) or Unix seconds/milliseconds; None if it is neither."""
+    text = value.strip()
+    if re.fullmatch(r"\d{9,10}(\.\d+)?", text):
+        return datetime.fromtimestamp(float(text), timezone.utc)
+    if re.fullmatch(r"\d{12,13}", text):
+        return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -1,0 +1,66 @@
+"""The intake pipeline: what happens to one validated lead, inside one SQL statement.
+
+Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
+one transaction (sql/queries/leads.sql, lead_intake): suppression, the 30-day dedupe, the calling window,
+and the dial queue.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from psycopg.types.json import Jsonb
+
+from l2i import sql
+from l2i.fields import LeadInput, parse_timestamp
+
+
+def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dict[str, Any]]:
+    """Reasons to hold the lead for its consent, and what the gate saw. Consent evidence is at least a
+    consent_timestamp that parses and is not in the future, and a consent_text_version."""
+    missing = [name for name in ("consent_timestamp", "consent_text_version") if not consent.get(name)]
+    if missing:
+        return ["missing_consent"], {"ok": False, "reason": "missing_consent", "missing": missing}
+    given_at = parse_timestamp(str(consent["consent_timestamp"]))
+    if given_at is None:
+        return ["invalid_consent"], {"ok": False, "reason": "invalid_consent",
+                                     "detail": "consent_timestamp is not an ISO 8601 time or Unix seconds"}
+    if given_at > now:
+        return ["invalid_consent"], {"ok": False, "reason": "invalid_consent",
+                                     "detail": "consent_timestamp is in the future"}
+    consent["consent_timestamp"] = given_at.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
+
+
+def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before."""
+    phone = lead.phone
+    reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    if not phone.us:
+        reasons.append("not_us_number")
+    state = lead.columns["state"]
+    params = {
+        **lead.columns,
+        "account_id": account_id,
+        "api_key_id": api_key_id,
+        "phone": phone.e164,
+        "area_zones": list(phone.area_zones),
+        "call_state": state or phone.area_state,
+        "reasons": reasons,
+        "consent": Jsonb(lead.consent) if lead.consent else None,
+        "custom": Jsonb(lead.custom),
+        "extra": Jsonb(lead.extra),
+        "gates": Jsonb({
+            "phone": {"e164": phone.e164, "region": phone.region, "us": phone.us,
+                      "area_state": phone.area_state},
+            "consent": consent,
+        }),
+    }
+    # The second run happens only when the number's open lead was older than 30 days: the first run closed
+    # its dedupe flag, the second inserts the new lead (see lead_intake).
+    for _ in range(2):
+        row = sql.one(conn, "lead_intake", **params)
+        if row["created"] or row["dedupe_open"]:
+            return row
+    raise RuntimeError("lead_intake closed an expired lead's dedupe flag twice in a row")

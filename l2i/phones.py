@@ -1,0 +1,72 @@
+"""Phone numbers: normalization to E.164 and what the number says about where its owner is."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import geocoder, timezone
+
+from l2i.states import ALL_US_ZONES, CODE_BY_NAME, STATES, US_REGIONS
+
+# Digits and the punctuation people type around them; anything else (letters, extensions) is not a phone.
+_ALLOWED = re.compile(r"^\+?[0-9 ()./\-]+$")
+
+_REASONS = {
+    phonenumbers.ValidationResult.TOO_SHORT: "has too few digits",
+    phonenumbers.ValidationResult.TOO_LONG: "has too many digits",
+    phonenumbers.ValidationResult.INVALID_LENGTH: "has the wrong number of digits for its country",
+    phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "is missing its area code",
+}
+
+
+class NotAPhone(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    region: str | None  # phonenumbers region code, None when the number belongs to no assigned area code
+    us: bool  # callable under US rules (US, territories, or +1 with an unassigned area code)
+    area_zones: tuple[str, ...]  # zones of the area code; every US zone when it names none (fail safe)
+    area_state: str | None  # state of the area code, when the geocoder names one
+
+
+def normalize(raw: str) -> Phone:
+    """E.164 and location facts for a phone typed in any common way; NotAPhone says why it cannot be one."""
+    text = raw.strip()
+    if not text:
+        raise NotAPhone("is empty")
+    if len(text) > 32:
+        raise NotAPhone("is too long to be a phone number")
+    if not _ALLOWED.match(text):
+        raise NotAPhone("may contain only digits, spaces, + ( ) - . and /")
+    try:
+        number = phonenumbers.parse(text, "US")
+    except phonenumbers.NumberParseException:
+        raise NotAPhone("is not a phone number") from None
+    result = phonenumbers.is_possible_number_with_reason(number)
+    if result != phonenumbers.ValidationResult.IS_POSSIBLE:
+        raise NotAPhone(_REASONS.get(result, "is not a phone number"))
+    if number.country_code == 1 and str(number.national_number)[0] in "01":
+        raise NotAPhone("has an area code that cannot exist (it starts with 0 or 1)")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    region = phonenumbers.region_code_for_number(number)
+    us = number.country_code == 1 and (region is None or region in US_REGIONS)
+    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown") or ALL_US_ZONES
+    return Phone(e164, region, us, zones, _state_of(number) if us else None)
+
+
+def _state_of(number) -> str | None:
+    # The English geocoder answers "New York, NY" for most US area codes and "Texas" for some.
+    description = geocoder.description_for_number(number, "en")
+    if not description:
+        return None
+    tail = description.rsplit(",", 1)[-1].strip()
+    if tail.upper() in STATES and len(tail) == 2:
+        return tail.upper()
+    return CODE_BY_NAME.get(description.strip().lower())
+

@@ -1,0 +1,68 @@
+"""Named SQL: the queries in sql/queries/*.sql, loaded once and called by name.
+
+A query starts with a header line `-- name: NAME :CARDINALITY` followed by a one-line `-- ` description;
+its text runs to the next header. CARDINALITY is `:one` (a row or None), `:many` (a list) or `:exec`.
+Parameters are always named (`%(phone)s`); no SQL is ever built from strings in Python.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+
+_HEADER = re.compile(r"^-- name: (?P<name>[a-z_][a-z0-9_]*) :(?P<card>one|many|exec)\s*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Query:
+    name: str
+    cardinality: str
+    doc: str
+    text: str
+
+
+def parse(source: str) -> dict[str, Query]:
+    """Split one .sql file into its named queries."""
+    queries: dict[str, Query] = {}
+    headers = list(_HEADER.finditer(source))
+    for header, following in zip(headers, headers[1:] + [None]):
+        body = source[header.end():following.start() if following else len(source)].strip()
+        doc_lines = []
+        for line in body.splitlines():
+            if not line.startswith("--"):
+                break
+            doc_lines.append(line[2:].strip())
+        name = header["name"]
+        if name in queries:
+            raise ValueError(f"query {name!r} is defined twice")
+        queries[name] = Query(name, header["card"], " ".join(doc_lines), body)
+    return queries
+
+
+def load(directory: Path = SQL_DIR / "queries") -> dict[str, Query]:
+    queries: dict[str, Query] = {}
+    for path in sorted(directory.glob("*.sql")):
+        for name, query in parse(path.read_text()).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is defined twice ({path.name})")
+            queries[name] = query
+    return queries
+
+
+QUERIES = load()
+
+
+def one(conn, name: str, **params: Any) -> dict | None:
+    return conn.execute(QUERIES[name].text, params).fetchone()
+
+
+def many(conn, name: str, **params: Any) -> list[dict]:
+    return conn.execute(QUERIES[name].text, params).fetchall()
+
+
+def run(conn, name: str, **params: Any) -> None:
+    conn.execute(QUERIES[name].text, params)

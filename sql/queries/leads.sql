@@ -1,0 +1,83 @@
+-- Queries on leads and the dial queue made at intake and by GET /v1/leads.
+
+-- name: lead_intake :one
+-- The intake pipeline in one statement (one transaction, one round trip): the suppression check, the calling
+-- window, then either a new lead (queued when nothing holds it) or the open lead it duplicates.
+-- Dedupe: the insert meets the account's open lead for the number on leads_dedupe_key. If that lead is younger
+-- than 30 days, this post is a duplicate: the lead's counter is bumped and its id comes back (created = false).
+-- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
+-- caller runs this statement once more, and the new lead then goes in.
+-- %(reasons)s holds the reasons found before the database (consent, region); suppression and calling window are
+-- added here. %(state)s is the state the lead gave; %(call_state)s the state whose rules apply (the lead's,
+-- else its area code's).
+WITH zones AS (
+    -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
+    SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
+                    %(area_zones)s::text[]) AS zones
+), gate AS (
+    SELECT EXISTS (SELECT 1 FROM suppressions AS s
+                   WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
+           zones.zones,
+           l2i_next_call_time(zones.zones, %(call_state)s::text, now()) AS not_before
+    FROM zones
+), decided AS (
+    SELECT gate.suppressed, gate.zones, gate.not_before,
+           CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
+           || %(reasons)s::text[]
+           || CASE WHEN gate.not_before IS NULL THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
+    FROM gate
+), ins AS (
+    INSERT INTO leads AS l (
+        account_id, api_key_id, phone, status, reasons,
+        source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
+        sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
+        custom, extra, gates)
+    SELECT %(account_id)s, %(api_key_id)s, %(phone)s,
+           CASE WHEN cardinality(d.reasons) = 0 THEN 'new' ELSE 'ineligible' END, d.reasons,
+           %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
+           %(address2)s, %(external_id)s, %(consent)s,
+           %(sub_id)s, %(utm_source)s, %(utm_medium)s, %(utm_campaign)s, %(utm_term)s, %(utm_content)s,
+           %(referrer)s, %(landing_page)s,
+           %(custom)s, %(extra)s,
+           %(gates)s::jsonb || jsonb_build_object(
+               'suppression', jsonb_build_object('suppressed', d.suppressed),
+               'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
+               'calling_window', jsonb_build_object('zones', d.zones, 'state', %(call_state)s::text,
+                                                    'not_before', d.not_before))
+    FROM decided AS d
+    ON CONFLICT (account_id, phone) WHERE dedupe_open DO UPDATE
+        SET dedupe_open = l.created_at > now() - interval '30 days',
+            duplicate_count = l.duplicate_count + CASE WHEN l.created_at > now() - interval '30 days' THEN 1 ELSE 0 END,
+            last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
+    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created
+), queued AS (
+    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before)
+    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before
+    FROM ins CROSS JOIN decided AS d
+    WHERE ins.created AND ins.status = 'new'
+    RETURNING lead_id
+)
+SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before
+FROM ins CROSS JOIN decided AS d;
+
+-- name: leads_page :many
+-- One page of an account's leads, newest first, after the keyset cursor (before_created, before_id). Callers
+-- always pass the bounds (infinity / the largest uuid on the first page) so that leads_account_created_idx
+-- serves the range and the order; the optional filters are applied on top.
+SELECT id, status, phone, first_name, last_name, state, source, created_at
+FROM leads
+WHERE account_id = %(account_id)s
+  AND (created_at, id) < (%(before_created)s::timestamptz, %(before_id)s::uuid)
+  AND created_at >= %(since)s::timestamptz
+  AND created_at < %(until)s::timestamptz
+  AND (%(status)s::text IS NULL OR status = %(status)s::text)
+  AND (%(source)s::text IS NULL OR source = %(source)s::text)
+ORDER BY created_at DESC, id DESC
+LIMIT %(limit)s;
+
+-- name: lead_get :one
+-- One whole lead of an account, with its place in the dial queue if it is queued.
+SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at
+FROM leads AS l
+LEFT JOIN dial_queue AS q ON q.lead_id = l.id
+WHERE l.id = %(id)s AND l.account_id = %(account_id)s;

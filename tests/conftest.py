@@ -1,0 +1,126 @@
+"""Test fixtures: a real PostgreSQL scratch database per test session, created, migrated and dropped here.
+
+Tests talk to it through the Falcon app (falcon.testing) or a real gunicorn; nothing is mocked. Each test
+makes its own accounts, so tests do not see each other's leads.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import falcon.testing
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from l2i.app import create_app
+from l2i.config import Config
+from l2i.db import open_pool
+from l2i.migrate import migrate
+
+BASE_URL = os.environ.get("DATABASE_URL") or Config.database_url
+
+
+def create_scratch_database(prefix: str = "l2i_test") -> str:
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(make_conninfo(BASE_URL, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(make_conninfo(BASE_URL, dbname="postgres"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    name = create_scratch_database()
+    url = make_conninfo(BASE_URL, dbname=name)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def config(database_url) -> Config:
+    return Config(database_url=database_url, pool_size=30)
+
+
+@pytest.fixture(scope="session")
+def pool(config):
+    pool = open_pool(config, name="l2i-test")
+    pool.wait(timeout=30)
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="session")
+def app(config, pool):
+    return create_app(config, pool)
+
+
+@pytest.fixture
+def client(app):
+    return falcon.testing.TestClient(app)
+
+
+@pytest.fixture
+def db(database_url):
+    """A plain autocommit connection (tuple rows) to the scratch database."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture
+def dictdb(database_url):
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        yield conn
+
+
+class Accounts:
+    """Makes accounts and keys with the same SQL functions the CLI and the psql scripts use."""
+
+    def __init__(self, database_url: str):
+        self.database_url = database_url
+
+    def create(self, name: str = "test account") -> str:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return str(conn.execute("SELECT l2i_account_create(%s)", (name,)).fetchone()[0])
+
+    def key(self, account_id: str, scopes=("write", "read"), rate_limit: int | None = 10_000) -> str:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return conn.execute("SELECT l2i_key_create(%s, %s, %s, 'test')",
+                                (account_id, list(scopes), rate_limit)).fetchone()[0]
+
+    def with_key(self, scopes=("write", "read"), rate_limit: int | None = 10_000) -> tuple[str, str]:
+        account_id = self.create()
+        return account_id, self.key(account_id, scopes, rate_limit)
+
+
+@pytest.fixture
+def accounts(database_url) -> Accounts:
+    return Accounts(database_url)
+
+
+def bearer(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+# The quickstart's lead (README.md), used across the tests.
+QUICKSTART_LEAD = {
+    "source": "my-webform",
+    "first_name": "Jane",
+    "last_name": "Doe",
+    "phone": "5551234567",
+    "state": "TX",
+    "consent": {
+        "consent_timestamp": "2026-07-05T12:00:00Z",
+        "consent_text_version": "webform-v2",
+        "source_url": "https://example.com/quote",
+    },
+}

@@ -1,0 +1,36 @@
+import pytest
+
+from l2i import sql
+
+
+def test_parse_splits_named_queries_with_cardinality_and_doc():
+    source = """-- file header, not a query
+-- name: first :one
+-- The first one.
+SELECT 1;
+
+-- name: second_thing :many
+-- Second,
+-- on two lines.
+SELECT 2
+FROM x;
+"""
+    queries = sql.parse(source)
+    assert list(queries) == ["first", "second_thing"]
+    assert queries["first"].cardinality == "one"
+    assert queries["first"].doc == "The first one."
+    assert queries["first"].text.endswith("SELECT 1;")
+    assert queries["second_thing"].doc == "Second, on two lines."
+    assert queries["second_thing"].text.splitlines()[-1] == "FROM x;"
+
+
+def test_parse_rejects_a_name_defined_twice():
+    with pytest.raises(ValueError, match="twice"):
+        sql.parse("-- name: a :one\nSELECT 1;\n-- name: a :exec\nSELECT 2;\n")
+
+
+def test_every_project_query_is_named_documented_and_parameterized_by_name():
+    assert {"key_hit", "lead_intake", "leads_page", "lead_get", "ping"} <= set(sql.QUERIES)
+    for query in sql.QUERIES.values():
+        assert query.doc, f"{query.name} has no description"
+        assert "%s" not in query.text, f"{query.name} uses a positional parameter"
