@@ -18,7 +18,7 @@ _REASONS = {
     phonenumbers.ValidationResult.TOO_LONG: "has too many digits",
     phonenumbers.ValidationResult.INVALID_LENGTH: "has the wrong number of digits for its country",
     phonenumbers.ValidationResult.INVALID_COUNTRY_CODE: "has an unknown country code",
-    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "is missing its area code",
+    phonenumbers.ValidationResult.IS_POSSIBLE_LOCAL_ONLY: "has too few digits (is the area code missing?)",
 }
 
 
@@ -51,9 +51,9 @@ def normalize(raw: str) -> Phone:
     result = phonenumbers.is_possible_number_with_reason(number)
     if result != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise NotAPhone(_REASONS.get(result, "is not a phone number"))
-    if number.country_code == 1 and str(number.national_number)[0] in "01":
-        raise NotAPhone("has an area code that cannot exist (it starts with 0 or 1)")
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if number.country_code == 1 and e164[2] in "01":
+        raise NotAPhone("has an area code that cannot exist (it starts with 0 or 1)")
     region = phonenumbers.region_code_for_number(number)
     us = number.country_code == 1 and (region is None or region in US_REGIONS)
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown") or ALL_US_ZONES
