@@ -1,0 +1,418 @@
+-- l2i: the canonical schema, the whole of it in one place, for readers.
+--
+-- The migrations in sql/migrations/ are what databases are built from; tests/test_migrations.py requires that
+-- pg_dump --schema-only of this file and of all migrations are identical. When you add a migration, change
+-- this file to match. Seed data (calling rules, holidays) lives in the migrations only.
+-- schema_migrations itself is created by `l2i migrate`.
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Accounts: every lead, key and suppressed number belongs to exactly one.
+CREATE TABLE accounts (
+    id          uuid        NOT NULL DEFAULT gen_random_uuid(),
+    name        text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT accounts_pkey PRIMARY KEY (id),
+    CONSTRAINT accounts_name_check CHECK (length(btrim(name)) BETWEEN 1 AND 200)
+);
+COMMENT ON TABLE accounts IS 'A customer of l2i: owns API keys, leads and a suppression list.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- API keys. The key itself (l2i_ + 64 hex digits) is shown once, by l2i_key_create(); only its SHA-256 is kept.
+CREATE TABLE api_keys (
+    id            uuid        NOT NULL DEFAULT gen_random_uuid(),
+    account_id    uuid        NOT NULL,
+    label         text,
+    prefix        text        NOT NULL,
+    key_hash      bytea       NOT NULL,
+    scopes        text[]      NOT NULL,
+    rate_limit    integer     NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    last_used_at  timestamptz,
+    revoked_at    timestamptz,
+    CONSTRAINT api_keys_pkey PRIMARY KEY (id),
+    CONSTRAINT api_keys_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash),
+    CONSTRAINT api_keys_scopes_check CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['write', 'read']::text[]),
+    CONSTRAINT api_keys_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
+);
+CREATE INDEX api_keys_account_id_idx ON api_keys (account_id);
+COMMENT ON TABLE api_keys IS 'API keys: scopes and per-minute limit; key_hash is sha256 of the key, which is never stored.';
+COMMENT ON COLUMN api_keys.prefix IS 'First 12 characters of the key (l2i_ + 8 hex): safe to show and log, enough to recognise it.';
+COMMENT ON COLUMN api_keys.last_used_at IS 'Set at the first request of each one-minute window (see rate_limit_windows for the latest).';
+
+-- Fixed one-minute windows, one row per key, counted by one upsert (sql/queries/api_keys.sql, key_hit).
+-- UNLOGGED: a counter needs no WAL and no fsync; after a crash the table is empty, which resets every window.
+CREATE UNLOGGED TABLE rate_limit_windows (
+    api_key_id    uuid        NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer     NOT NULL,
+    CONSTRAINT rate_limit_windows_pkey PRIMARY KEY (api_key_id)
+);
+COMMENT ON TABLE rate_limit_windows IS 'Requests counted in the current one-minute window of each API key (unlogged).';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- E.164 form of a phone number for operators working in psql: accepts E.164, 10 digits or 1 + 10 digits in any
+-- punctuation; returns NULL for anything else (letters included). The service itself normalizes with the
+-- phonenumbers library and always hands E.164 to SQL, which this function returns unchanged.
+CREATE FUNCTION l2i_e164(p_phone text) RETURNS text
+LANGUAGE sql IMMUTABLE STRICT AS $$
+    SELECT CASE
+        WHEN p_phone ~ '[A-Za-z]' THEN NULL
+        WHEN d.plus AND d.digits ~ '^[1-9][0-9]{7,14}$' THEN '+' || d.digits
+        WHEN NOT d.plus AND d.digits ~ '^[2-9][0-9]{9}$' THEN '+1' || d.digits
+        WHEN NOT d.plus AND d.digits ~ '^1[2-9][0-9]{9}$' THEN '+' || d.digits
+    END
+    FROM (SELECT btrim(p_phone) LIKE '+%' AS plus, regexp_replace(p_phone, '[^0-9]', '', 'g') AS digits) AS d
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Suppression list: numbers an account must never call. Checked at intake (reason `suppressed`).
+CREATE TABLE suppressions (
+    account_id  uuid        NOT NULL,
+    phone       text        NOT NULL,
+    reason      text,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT suppressions_pkey PRIMARY KEY (account_id, phone),
+    CONSTRAINT suppressions_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT suppressions_phone_check CHECK (phone ~ '^\+[1-9][0-9]{7,14}$')
+);
+COMMENT ON TABLE suppressions IS 'Per-account do-not-call list, E.164 numbers.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Leads: every lead that was not a duplicate, queued or held. `reasons` says why a lead is held;
+-- `gates` records what each intake gate decided (phone, suppression, consent, calling window).
+CREATE TABLE leads (
+    id                 uuid        NOT NULL DEFAULT gen_random_uuid(),
+    account_id         uuid        NOT NULL,
+    api_key_id         uuid,
+    phone              text        NOT NULL,
+    status             text        NOT NULL,
+    reasons            text[]      NOT NULL DEFAULT '{}',
+    source             text,
+    first_name         text,
+    last_name          text,
+    email              text,
+    state              text,
+    zip                text,
+    city               text,
+    address1           text,
+    address2           text,
+    external_id        text,
+    consent            jsonb,
+    sub_id             text,
+    utm_source         text,
+    utm_medium         text,
+    utm_campaign       text,
+    utm_term           text,
+    utm_content        text,
+    referrer           text,
+    landing_page       text,
+    custom             jsonb       NOT NULL DEFAULT '{}',
+    extra              jsonb       NOT NULL DEFAULT '{}',
+    gates              jsonb       NOT NULL DEFAULT '{}',
+    dedupe_open        boolean     NOT NULL DEFAULT true,
+    duplicate_count    integer     NOT NULL DEFAULT 0,
+    last_duplicate_at  timestamptz,
+    created_at         timestamptz NOT NULL DEFAULT now(),
+    updated_at         timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT leads_pkey PRIMARY KEY (id),
+    CONSTRAINT leads_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT leads_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES api_keys (id),
+    CONSTRAINT leads_phone_check CHECK (phone ~ '^\+[1-9][0-9]{7,14}$'),
+    CONSTRAINT leads_status_check CHECK (status IN ('new', 'ineligible')),
+    CONSTRAINT leads_reasons_check CHECK ((status = 'ineligible') = (cardinality(reasons) > 0)),
+    CONSTRAINT leads_state_check CHECK (state ~ '^[A-Z]{2}$')
+);
+-- The 30-day dedupe. A partial index's predicate must be immutable, so it cannot say "created in the last 30
+-- days"; instead each lead keeps `dedupe_open` while it can still be duplicated, and the intake statement itself
+-- closes the flag of an older lead when it meets it (lead_intake in sql/queries/leads.sql). At most one open lead
+-- per account and number, so concurrent identical posts can never both insert.
+CREATE UNIQUE INDEX leads_dedupe_key ON leads (account_id, phone) WHERE dedupe_open;
+-- GET /v1/leads: an account's newest leads first, keyset-paginated on (created_at, id).
+CREATE INDEX leads_account_created_idx ON leads (account_id, created_at DESC, id DESC);
+COMMENT ON TABLE leads IS 'Every stored lead (duplicates are not stored: they bump duplicate_count of the lead they repeat).';
+COMMENT ON COLUMN leads.status IS 'new = queued for a call; ineligible = stored and held, see reasons.';
+COMMENT ON COLUMN leads.reasons IS 'Why the lead is held: suppressed, missing_consent, invalid_consent, not_us_number, no_calling_window.';
+COMMENT ON COLUMN leads.extra IS 'Fields the sender sent that l2i does not know, kept as sent.';
+COMMENT ON COLUMN leads.gates IS 'What each intake gate decided: phone, suppression, consent, calling_window.';
+COMMENT ON COLUMN leads.dedupe_open IS 'True while a new post of the same number to the same account is a duplicate of this lead.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The dial queue: eligible leads waiting for a call. Dialers claim from it with FOR UPDATE SKIP LOCKED.
+CREATE TABLE dial_queue (
+    lead_id      uuid        NOT NULL,
+    account_id   uuid        NOT NULL,
+    phone        text        NOT NULL,
+    state        text,
+    zones        text[]      NOT NULL,
+    priority     smallint    NOT NULL DEFAULT 0,
+    not_before   timestamptz NOT NULL,
+    enqueued_at  timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT dial_queue_pkey PRIMARY KEY (lead_id),
+    CONSTRAINT dial_queue_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id) ON DELETE CASCADE,
+    CONSTRAINT dial_queue_zones_check CHECK (cardinality(zones) > 0)
+);
+CREATE INDEX dial_queue_claim_idx ON dial_queue (priority, not_before, enqueued_at);
+COMMENT ON TABLE dial_queue IS 'Leads waiting for a call; not_before is the earliest legal call time at intake.';
+COMMENT ON COLUMN dial_queue.zones IS 'Every time zone the lead may be in: a call must be legal in all of them.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Operator functions, used by the CLI and by the psql scripts in sql/admin/ alike.
+
+CREATE FUNCTION l2i_account_create(p_name text) RETURNS uuid
+LANGUAGE sql AS $$
+    INSERT INTO accounts (name) VALUES (btrim(p_name)) RETURNING id
+$$;
+
+-- Creates a key and returns it: the only time it is ever seen. Default limit: 120 requests a minute.
+CREATE FUNCTION l2i_key_create(p_account_id uuid, p_scopes text[], p_rate_limit integer DEFAULT NULL,
+                               p_label text DEFAULT NULL) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_key text := 'l2i_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+BEGIN
+    INSERT INTO api_keys (account_id, label, prefix, key_hash, scopes, rate_limit)
+    VALUES (p_account_id, p_label, left(v_key, 12), sha256(convert_to(v_key, 'UTF8')),
+            (SELECT array_agg(DISTINCT btrim(s) ORDER BY btrim(s)) FROM unnest(p_scopes) AS s),
+            coalesce(p_rate_limit, 120));
+    RETURN v_key;
+END
+$$;
+
+-- Revokes a key given its id or the key itself; returns the key's row (no secret), or nothing if unknown.
+-- Revoking twice keeps the first revocation time.
+CREATE FUNCTION l2i_key_revoke(p_key text) RETURNS TABLE (id uuid, prefix text, revoked_at timestamptz)
+LANGUAGE sql AS $$
+    UPDATE api_keys AS k SET revoked_at = coalesce(k.revoked_at, now())
+    WHERE CASE WHEN p_key LIKE 'l2i\_%' THEN k.key_hash = sha256(convert_to(p_key, 'UTF8'))
+               WHEN p_key ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN k.id = p_key::uuid
+               ELSE false END
+    RETURNING k.id, k.prefix, k.revoked_at
+$$;
+
+-- Adds numbers (any format l2i_e164 accepts) to an account's suppression list; returns each with whether it
+-- was added now. A number that cannot be normalized raises an error and adds nothing.
+CREATE FUNCTION l2i_suppress(p_account_id uuid, p_phones text[], p_reason text DEFAULT NULL)
+RETURNS TABLE (phone text, added boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_bad text;
+BEGIN
+    SELECT p INTO v_bad FROM unnest(p_phones) AS p WHERE l2i_e164(p) IS NULL LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'not a phone number: %', v_bad USING ERRCODE = '22023';
+    END IF;
+    RETURN QUERY
+    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS phone FROM unnest(p_phones) AS p),
+         ins AS (INSERT INTO suppressions AS s (account_id, phone, reason)
+                 SELECT p_account_id, w.phone, p_reason FROM wanted AS w
+                 ON CONFLICT ON CONSTRAINT suppressions_pkey DO NOTHING
+                 RETURNING s.phone)
+    SELECT w.phone, ins.phone IS NOT NULL FROM wanted AS w LEFT JOIN ins ON ins.phone = w.phone ORDER BY 1;
+END
+$$;
+
+-- Removes numbers from an account's suppression list; returns each with whether it was there.
+CREATE FUNCTION l2i_unsuppress(p_account_id uuid, p_phones text[])
+RETURNS TABLE (phone text, removed boolean)
+LANGUAGE sql AS $$
+    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS phone FROM unnest(p_phones) AS p),
+         del AS (DELETE FROM suppressions AS s USING wanted AS w
+                 WHERE s.account_id = p_account_id AND s.phone = w.phone
+                 RETURNING s.phone)
+    SELECT w.phone, del.phone IS NOT NULL FROM wanted AS w LEFT JOIN del ON del.phone = w.phone
+    WHERE w.phone IS NOT NULL ORDER BY 1
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Calling rules (seeded by 0002_calling_rules.sql: sources there).
+CREATE TABLE calling_rules (
+    state           text        NOT NULL,
+    primary_tz      text        NOT NULL,
+    all_tzs         text[]      NOT NULL,
+    weekday_start   time        NOT NULL,
+    weekday_end     time        NOT NULL,
+    saturday_start  time        NOT NULL,
+    saturday_end    time        NOT NULL,
+    sunday_start    time        NULL,
+    sunday_end      time        NULL,
+    holidays_banned boolean     NOT NULL,
+    sources         text        NOT NULL,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT calling_rules_pkey PRIMARY KEY (state),
+    CONSTRAINT calling_rules_state_check CHECK (state ~ '^[A-Z]{2}$'),
+    CONSTRAINT calling_rules_all_tzs_check
+        CHECK (cardinality(all_tzs) > 0 AND array_position(all_tzs, NULL) IS NULL),
+    CONSTRAINT calling_rules_primary_tz_check CHECK (primary_tz = ANY (all_tzs)),
+    CONSTRAINT calling_rules_weekday_window_check CHECK (weekday_start < weekday_end),
+    CONSTRAINT calling_rules_saturday_window_check CHECK (saturday_start < saturday_end),
+    CONSTRAINT calling_rules_sunday_window_check CHECK (
+        (sunday_start IS NULL AND sunday_end IS NULL)
+        OR (sunday_start IS NOT NULL AND sunday_end IS NOT NULL AND sunday_start < sunday_end))
+);
+
+COMMENT ON TABLE calling_rules IS
+    'Per-state calling windows (local time of the called party), one row per state plus DC. The federal '
+    'floor 08:00-21:00 (47 CFR 64.1200(c)(1)) always applies on top: a wider window here has no effect. '
+    'A state without a row (e.g. PR) gets the federal floor only. Windows are [start, end): end is not '
+    'allowed. Seeded from a PROVISIONAL compilation (2026-11-24); edit with psql and set updated_at.';
+COMMENT ON COLUMN calling_rules.state IS 'Two-letter USPS code (DC included).';
+COMMENT ON COLUMN calling_rules.primary_tz IS 'IANA zone covering most of the state; one of all_tzs.';
+COMMENT ON COLUMN calling_rules.all_tzs IS
+    'Every IANA zone a number in the state may be in. A lead with an unknown zone is callable only when '
+    'legal in all of them.';
+COMMENT ON COLUMN calling_rules.weekday_start IS 'Monday-Friday window start, local time, inclusive.';
+COMMENT ON COLUMN calling_rules.weekday_end IS 'Monday-Friday window end, local time, exclusive.';
+COMMENT ON COLUMN calling_rules.saturday_start IS 'Saturday window start, local time, inclusive.';
+COMMENT ON COLUMN calling_rules.saturday_end IS 'Saturday window end, local time, exclusive.';
+COMMENT ON COLUMN calling_rules.sunday_start IS
+    'Sunday window start, local time, inclusive. NULL (with sunday_end) = no calls on Sunday.';
+COMMENT ON COLUMN calling_rules.sunday_end IS
+    'Sunday window end, local time, exclusive. NULL (with sunday_start) = no calls on Sunday.';
+COMMENT ON COLUMN calling_rules.holidays_banned IS
+    'The state bans calls on its legal holidays; the banned days themselves are rows of calling_holidays.';
+COMMENT ON COLUMN calling_rules.sources IS
+    'Where the row comes from: FED = federal floor only; DC = dropcowboy.com/state-compliance (2025-11-01); '
+    'CP = clickpointsoftware.com calling-hours chart (2025-07); ST = usestello.com/compliance (2026-04-08). '
+    'Free text after the codes is a note.';
+COMMENT ON COLUMN calling_rules.updated_at IS 'When the row was last changed (set it by hand in an UPDATE).';
+
+-- Generated once from state-calling-rules.csv (51 rows). CSV sunday: "allowed" = the weekday window,
+-- "banned" = NULL/NULL, "HH:MM-HH:MM" = that window. CSV holidays_banned yes/no = true/false.
+
+-- calling_holidays -------------------------------------------------------------------------------
+
+CREATE TABLE calling_holidays (
+    state text NOT NULL,
+    day   date NOT NULL,
+    name  text NOT NULL,
+    CONSTRAINT calling_holidays_pkey PRIMARY KEY (state, day),
+    CONSTRAINT calling_holidays_state_fkey FOREIGN KEY (state) REFERENCES calling_rules (state)
+);
+
+COMMENT ON TABLE calling_holidays IS
+    'Days (local date of the called party) on which no call may be made to a number in the state; every '
+    'row bans its whole day, whatever calling_rules.holidays_banned says. Seeded for holidays_banned '
+    'states with only the six holidays nearly all states observe (New Year, Memorial Day, Independence '
+    'Day, Labor Day, Thanksgiving, Christmas), 2025-2040, plus the observed Friday/Monday of a fixed-date '
+    'holiday on a weekend. Each state has its own longer list: operators add rows for the others.';
+COMMENT ON COLUMN calling_holidays.state IS 'State whose numbers may not be called that day.';
+COMMENT ON COLUMN calling_holidays.day IS 'The banned local date.';
+COMMENT ON COLUMN calling_holidays.name IS 'Holiday name; "(observed)" marks a moved weekend holiday.';
+
+-- Conservative: for a fixed-date holiday on Saturday both Saturday and the Friday before are banned,
+-- on Sunday both Sunday and the Monday after (Alabama moves Sat->Fri and Sun->Mon, Mississippi
+-- Sun->Mon; other states vary). New Year's Day on a Saturday bans Dec 31 of the year before.
+
+-- functions --------------------------------------------------------------------------------------
+
+-- True iff p_at is a legal calling instant in EVERY zone of p_zones: for each zone, the local time
+-- of p_at is inside [08:00, 21:00) (federal floor) and, when p_state has a calling_rules row, inside
+-- that state's window for the local day of week (Sunday NULL = banned) and the local date is not a
+-- calling_holidays day of the state. p_state is compared upper-cased; NULL or without a row (e.g. PR)
+-- = federal floor only. Fails closed: NULL/empty p_zones, a NULL zone or a NULL p_at give false.
+-- An unknown zone name raises an error (invalid_parameter_value) rather than guessing.
+CREATE FUNCTION l2i_call_allowed(p_zones text[], p_state text, p_at timestamptz)
+RETURNS boolean
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+    SELECT coalesce(cardinality(p_zones), 0) > 0
+       AND p_at IS NOT NULL
+       AND NOT EXISTS (
+            SELECT 1
+            FROM unnest(p_zones) AS z(zone)
+            CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE z.zone AS ts) AS l
+            CROSS JOIN LATERAL (SELECT l.ts::time AS tod, l.ts::date AS day,
+                                       extract(isodow FROM l.ts) AS dow) AS lt
+            LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
+            -- a join, not NOT EXISTS: inside the OR the planner would hash the whole holiday table
+            LEFT JOIN calling_holidays AS h ON h.state = r.state AND h.day = lt.day
+            WHERE NOT coalesce(
+                    lt.tod >= time '08:00' AND lt.tod < time '21:00'
+                AND (r.state IS NULL OR (
+                        h.state IS NULL
+                    AND lt.tod >= CASE lt.dow WHEN 6 THEN r.saturday_start
+                                              WHEN 7 THEN r.sunday_start
+                                              ELSE r.weekday_start END
+                    AND lt.tod <  CASE lt.dow WHEN 6 THEN r.saturday_end
+                                              WHEN 7 THEN r.sunday_end
+                                              ELSE r.weekday_end END)),
+                    false)
+       );
+$$;
+
+COMMENT ON FUNCTION l2i_call_allowed(text[], text, timestamptz) IS
+    'True iff p_at is inside the legal calling window (federal 08:00-21:00, narrowed by calling_rules and '
+    'calling_holidays of p_state) in every zone of p_zones. Empty/NULL zones: false.';
+
+-- Earliest instant t >= p_after with l2i_call_allowed(p_zones, p_state, t).
+-- The legal set is an intersection (over zones) of unions of daily [start, end) windows, so the answer
+-- is p_after itself or the start of some zone's window. One set-based query:
+--   windows:    for every zone and every local date from the day before p_after's local date to 15
+--               days after it, the day's window (state window for the day of week clamped to the
+--               federal 08:00-21:00; no row for a banned Sunday or a calling_holidays day) as instants,
+--               (date + time) AT TIME ZONE zone, so each day gets its own UTC offset across DST;
+--   candidates: p_after plus every window start after it, sorted;
+--   answer:     the first candidate that lies inside a window of every zone (checked lazily, in order;
+--               usually the first or second candidate wins).
+-- Returns NULL when no instant within that horizon is legal (e.g. >= 15 banned days in a row, which the
+-- seeded rules never produce), and for NULL/empty p_zones, a NULL zone or a NULL p_after.
+-- The window rule is the same as in l2i_call_allowed (keep the two in step: the tests compare them
+-- minute by minute). Converting a local window to instants is exact because every window lies inside
+-- 08:00-21:00 local and US zones change offset at 02:00 local; a window start that fell in a
+-- spring-forward gap would be read with the pre-jump offset (02:30 -> 03:30 new time): late, not early.
+CREATE FUNCTION l2i_next_call_time(p_zones text[], p_state text, p_after timestamptz)
+RETURNS timestamptz
+LANGUAGE sql
+STABLE
+PARALLEL SAFE
+AS $$
+    WITH zones AS (
+        SELECT DISTINCT z.zone FROM unnest(p_zones) AS z(zone)
+    ), windows AS (
+        SELECT z.zone,
+               (d.day + w.win_start) AT TIME ZONE z.zone AS win_start,
+               (d.day + w.win_end) AT TIME ZONE z.zone AS win_end
+        FROM zones AS z
+        CROSS JOIN generate_series(-1, 15) AS o(n)
+        CROSS JOIN LATERAL (SELECT (p_after AT TIME ZONE z.zone)::date + o.n AS day) AS d
+        LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN r.state IS NULL THEN time '08:00'
+                        ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_start
+                                                             WHEN 7 THEN r.sunday_start
+                                                             ELSE r.weekday_start END
+                   END AS rule_start,
+                   CASE WHEN r.state IS NULL THEN time '21:00'
+                        ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_end
+                                                             WHEN 7 THEN r.sunday_end
+                                                             ELSE r.weekday_end END
+                   END AS rule_end
+        ) AS rw
+        -- clamp to the federal floor; a NULL (banned Sunday) stays NULL (greatest() would drop it)
+        CROSS JOIN LATERAL (
+            SELECT CASE WHEN rw.rule_start < time '08:00' THEN time '08:00' ELSE rw.rule_start END AS win_start,
+                   CASE WHEN rw.rule_end > time '21:00' THEN time '21:00' ELSE rw.rule_end END AS win_end
+        ) AS w
+        WHERE w.win_start < w.win_end
+          AND NOT EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = r.state AND h.day = d.day)
+    ), candidates AS (
+        SELECT p_after AS t
+        UNION ALL
+        SELECT w.win_start FROM windows AS w WHERE w.win_start > p_after
+    )
+    SELECT c.t
+    FROM (SELECT t FROM candidates WHERE t >= p_after ORDER BY t OFFSET 0) AS c
+    WHERE EXISTS (SELECT 1 FROM zones)
+      AND NOT EXISTS (
+            SELECT 1 FROM zones AS z
+            WHERE NOT EXISTS (SELECT 1 FROM windows AS w
+                              WHERE w.zone = z.zone AND w.win_start <= c.t AND c.t < w.win_end))
+    LIMIT 1;
+$$;
+
+COMMENT ON FUNCTION l2i_next_call_time(text[], text, timestamptz) IS
+    'Earliest instant >= p_after at which l2i_call_allowed(p_zones, p_state, instant) is true; p_after '
+    'itself when already legal. NULL when nothing is legal within about 15 days or zones are empty.';
