@@ -22,16 +22,16 @@ from l2i.sql import SQL_DIR
 _PSQL_VARIABLE = re.compile(r":'([a-z_]+)'")
 
 
-def admin_script(name: str) -> str:
-    """sql/admin/NAME.sql as a parameterized query: psql's :'var' becomes %(var)s; psql commands are dropped."""
-    text = (SQL_DIR / "admin" / f"{name}.sql").read_text()
+def admin_script(script: str) -> str:
+    """sql/admin/SCRIPT.sql as a parameterized query: psql's :'var' becomes %(var)s; psql commands are dropped."""
+    text = (SQL_DIR / "admin" / f"{script}.sql").read_text()
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("\\")]
     return _PSQL_VARIABLE.sub(r"%(\1)s", "\n".join(lines))
 
 
-def run_admin(database_url: str, name: str, **params) -> list[dict]:
+def run_admin(database_url: str, script: str, /, **params) -> list[dict]:
     with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
-        return conn.execute(admin_script(name), params).fetchall()
+        return conn.execute(admin_script(script), params).fetchall()
 
 
 def _phones(raw: list[str]) -> str:
