@@ -30,7 +30,7 @@ def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
             "autocommit": True,
             "row_factory": dict_row,
             "connect_timeout": config.connect_timeout_s,
-            "options": f"-c statement_timeout={config.statement_timeout_ms}",
+            "options": f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC",
             "application_name": "l2i",
         },
     )

@@ -31,7 +31,8 @@ class Phone:
     e164: str
     region: str | None  # phonenumbers region code, None when the number belongs to no assigned area code
     us: bool  # callable under US rules (US, territories, or +1 with an unassigned area code)
-    area_zones: tuple[str, ...]  # zones of the area code; every US zone when it names none (fail safe)
+    area_zones: tuple[str, ...]  # zones of a US area code; every US zone when it names none (fail safe);
+    # empty for a non-US number, which is held anyway and gets no calling window
     area_state: str | None  # state of the area code, when the geocoder names one
 
 
@@ -56,8 +57,10 @@ def normalize(raw: str) -> Phone:
         raise NotAPhone("has an area code that cannot exist (it starts with 0 or 1)")
     region = phonenumbers.region_code_for_number(number)
     us = number.country_code == 1 and (region is None or region in US_REGIONS)
+    if not us:
+        return Phone(e164, region, False, (), None)
     zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown") or ALL_US_ZONES
-    return Phone(e164, region, us, zones, _state_of(number) if us else None)
+    return Phone(e164, region, True, zones, _state_of(number))
 
 
 def _state_of(number) -> str | None:

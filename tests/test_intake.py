@@ -293,3 +293,12 @@ def test_json_with_charset_is_accepted(client, key):
     response = client.simulate_post("/v1/leads", body='{"phone": "2125550118"}',
                                     headers={**bearer(key), "Content-Type": "application/json; charset=utf-8"})
     assert response.status_code == 201
+
+
+def test_non_us_number_with_a_state_gets_that_states_window(client, key, dictdb):
+    response = post(client, key, consented("+442079460958", state="FL"))
+    row = lead_row(dictdb, response.json["lead_id"])
+    assert row["reasons"] == ["not_us_number"]
+    assert row["gates"]["calling_window"]["zones"] == ["America/New_York", "America/Chicago"]
+    no_state = lead_row(dictdb, post(client, key, consented("+33 1 42 68 53 00")).json["lead_id"])
+    assert no_state["reasons"] == ["not_us_number"] and no_state["gates"]["calling_window"]["zones"] == []

@@ -7,9 +7,9 @@
 -- than 30 days, this post is a duplicate: the lead's counter is bumped and its id comes back (created = false).
 -- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
 -- caller runs this statement once more, and the new lead then goes in.
--- %(reasons)s holds the reasons found before the database (consent, region); suppression and calling window are
--- added here. %(state)s is the state the lead gave; %(call_state)s the state whose rules apply (the lead's,
--- else its area code's).
+-- %(reasons)s holds the reasons found before the database (consent, region); suppression and the calling
+-- window are added here. %(state)s is the state the lead gave; %(call_state)s the state whose rules apply (the
+-- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
 WITH zones AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
     SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
@@ -18,13 +18,15 @@ WITH zones AS (
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            zones.zones,
-           l2i_next_call_time(zones.zones, %(call_state)s::text, now()) AS not_before
+           CASE WHEN cardinality(zones.zones) > 0
+                THEN l2i_next_call_time(zones.zones, %(call_state)s::text, now()) END AS not_before
     FROM zones
 ), decided AS (
     SELECT gate.suppressed, gate.zones, gate.not_before,
            CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
            || %(reasons)s::text[]
-           || CASE WHEN gate.not_before IS NULL THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
+           || CASE WHEN cardinality(gate.zones) > 0 AND gate.not_before IS NULL
+                   THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
     FROM gate
 ), ins AS (
     INSERT INTO leads AS l (
