@@ -34,3 +34,11 @@ def test_every_project_query_is_named_documented_and_parameterized_by_name():
     for query in sql.QUERIES.values():
         assert query.doc, f"{query.name} has no description"
         assert "%s" not in query.text, f"{query.name} uses a positional parameter"
+
+
+def test_no_placeholder_or_percent_sign_hides_in_a_comment():
+    # psycopg does not know SQL comments: a %(name)s there would need a value, a lone % would break the query.
+    for query in sql.QUERIES.values():
+        for line in query.text.splitlines():
+            if line.lstrip().startswith("--"):
+                assert "%" not in line, f"{query.name}: {line}"

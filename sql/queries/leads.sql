@@ -7,8 +7,8 @@
 -- than 30 days, this post is a duplicate: the lead's counter is bumped and its id comes back (created = false).
 -- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
 -- caller runs this statement once more, and the new lead then goes in.
--- %(reasons)s holds the reasons found before the database (consent, region); suppression and the calling
--- window are added here. %(state)s is the state the lead gave; %(call_state)s the state whose rules apply (the
+-- The reasons parameter holds the reasons found before the database (consent, region); suppression and the calling
+-- window are added here. The state parameter is the state the lead gave; call_state the state whose rules apply (the
 -- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
 WITH zones AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
