@@ -18,8 +18,12 @@ from l2i.config import Config
 from l2i.db import open_pool
 from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
+from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
 from l2i.resources.leads import LeadsCollection, LeadsItem
+from l2i.resources.postbacks import CallPostbacks
+from l2i.resources.stats import Stats
+from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
 
 def _json_default(value):
@@ -32,7 +36,8 @@ def _json_default(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def create_app(config: Config, pool) -> falcon.App:
+def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
+    """clock: the dialing resources' time, None = the database's now(); tests pass a fixed instant."""
     app = falcon.App(middleware=[RequestContext(), Auth(pool)])
     json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=_json_default,
                                                                     separators=(",", ":")))
@@ -44,6 +49,14 @@ def create_app(config: Config, pool) -> falcon.App:
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
+    app.add_route("/v1/leads/{lead_id}/outcome", LeadOutcome(pool, config.max_body_bytes, clock))
+    app.add_route("/v1/leads/{lead_id}/remove", LeadRemove(pool, config.max_body_bytes, clock))
+    app.add_route("/v1/leads/{lead_id}/requeue", LeadRequeue(pool, config.max_body_bytes, clock))
+    app.add_route("/v1/dial-queue/claim", DialQueueClaim(pool, config.max_body_bytes, clock))
+    app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
+    app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
+    app.add_route("/v1/stats", Stats(pool))
     return app
 
 

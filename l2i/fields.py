@@ -8,6 +8,7 @@ Nothing is silently lost: unknown fields are kept, as sent, in the lead's `extra
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -21,12 +22,15 @@ from l2i.states import CODE_BY_NAME, STATES
 @dataclass(frozen=True)
 class Field:
     name: str
-    group: str  # "lead" (a column of leads), "attribution" (also a column) or "consent" (in the consent object)
+    group: str  # "lead" (a column of leads), "attribution" (also a column), "consent" (in the consent object)
+    # or "dialing" (how the lead is queued: priority, expires_in)
     description: str
-    kind: str = "string"  # string | phone | email | state | zip | datetime
+    kind: str = "string"  # string | phone | email | state | zip | datetime | integer
     max_length: int = 255
     aliases: tuple[str, ...] = ()
     example: str | None = None
+    minimum: int | None = None  # integer fields only
+    maximum: int | None = None
 
 
 FIELDS: tuple[Field, ...] = (
@@ -80,11 +84,17 @@ FIELDS: tuple[Field, ...] = (
                    "trustedform_cert", "trustedform")),
     Field("jornaya_leadid", "consent", "Jornaya (LeadiD) token.", max_length=200,
           aliases=("jornaya_lead_id", "leadid_token", "universal_leadid", "lead_id_token", "jornaya")),
+    Field("priority", "dialing", "Queue priority, 0 to 9: higher is called first (default 0).", "integer", 1,
+          ("lead_priority",), "0", 0, 9),
+    Field("expires_in", "dialing", "Seconds after intake at which the lead, if not reached by then, is dropped "
+          "(status expired). Default: it never expires.", "integer", 8, ("ttl", "expires_in_seconds"), "86400",
+          60, 90 * 86400),
 )
 
 BY_NAME = {f.name: f for f in FIELDS}
 LEAD_COLUMNS = tuple(f.name for f in FIELDS if f.group in ("lead", "attribution") and f.name != "phone")
 CONSENT_FIELDS = tuple(f.name for f in FIELDS if f.group == "consent")
+DIALING_FIELDS = tuple(f.name for f in FIELDS if f.group == "dialing")
 
 
 def squash(key: str) -> str:
@@ -109,6 +119,7 @@ class LeadInput:
     consent: dict[str, Any]  # known consent fields (validated) plus any other keys the sender put in it
     custom: dict[str, Any]
     extra: dict[str, Any]
+    dialing: dict[str, int | None] = dataclasses.field(default_factory=dict)  # every DIALING_FIELDS entry
 
 
 def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> LeadInput:
@@ -183,7 +194,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> Lea
     if values.get("phone") is None:
         errors.append(FieldError("phone", "required", "is required"))
     for label, blob in (("custom", custom), ("consent", consent), ("extra", extra)):
-        bad = _first_bad_text(blob)
+        bad = first_bad_text(blob)
         if bad is not None:
             errors.append(FieldError(f"{label}.{bad}" if bad else label, "invalid",
                                      "text may not contain NUL bytes or unpaired surrogates"))
@@ -197,6 +208,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> Lea
         consent=consent,
         custom=custom,
         extra=extra,
+        dialing={name: values.get(name) for name in DIALING_FIELDS},
     )
 
 
@@ -230,7 +242,10 @@ def _convert(field: Field, value: Any) -> Any:
     if isinstance(value, list):
         raise FieldError(field.name, "repeated", "must be a single value, not a list or a repeated field")
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise FieldError(field.name, "invalid_type", "must be a string")
+        raise FieldError(field.name, "invalid_type", "must be a whole number" if field.kind == "integer"
+                         else "must be a string")
+    if field.kind == "integer":
+        return _integer(field, value)
     if field.kind == "zip" and isinstance(value, int) and 0 <= value < 100000:
         value = f"{value:05d}"
     text = (value if isinstance(value, str) else repr(value) if isinstance(value, float) else str(value)).strip()
@@ -257,12 +272,30 @@ def _convert(field: Field, value: Any) -> Any:
     return text
 
 
+def _integer(field: Field, value: str | int | float) -> int | None:
+    """A whole number within the field's bounds: a JSON integer, or digits (forms and query strings)."""
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise FieldError(field.name, "invalid", "must be a whole number")
+        value = int(value)
+    elif isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return None
+        if not re.fullmatch(r"-?[0-9]{1,12}", text):
+            raise FieldError(field.name, "invalid", "must be a whole number")
+        value = int(text)
+    if not field.minimum <= value <= field.maximum:
+        raise FieldError(field.name, "out_of_range", f"must be from {field.minimum} to {field.maximum}")
+    return value
+
+
 def _clean_text(text: str) -> bool:
     """Text for a column: storable, and no C0 control characters but tab and newlines."""
     return _storable(text) and not re.search(r"[\x01-\x08\x0b\x0c\x0e-\x1f]", text)
 
 
-def _first_bad_text(value: Any, path: str = "") -> str | None:
+def first_bad_text(value: Any, path: str = "") -> str | None:
     """The path of the first key or string in a JSON value that PostgreSQL's jsonb cannot hold, else None."""
     if isinstance(value, str):
         return None if _storable(value) else path
@@ -271,12 +304,12 @@ def _first_bad_text(value: Any, path: str = "") -> str | None:
             sub = f"{path}.{key}" if path else str(key)
             if not _storable(str(key)):
                 return path or "(key)"
-            found = _first_bad_text(item, sub)
+            found = first_bad_text(item, sub)
             if found is not None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _first_bad_text(item, f"{path}[{index}]")
+            found = first_bad_text(item, f"{path}[{index}]")
             if found is not None:
                 return found
     return None

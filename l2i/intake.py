@@ -48,6 +48,8 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
         "area_zones": list(phone.area_zones),
         "call_state": state or phone.area_state,
         "reasons": reasons,
+        "priority": lead.dialing.get("priority") or 0,
+        "expires_in": lead.dialing.get("expires_in"),
         "consent": Jsonb(lead.consent) if lead.consent else None,
         "custom": Jsonb(lead.custom),
         "extra": Jsonb(lead.extra),

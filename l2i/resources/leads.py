@@ -14,7 +14,9 @@ from l2i.bodies import body_fields, query_fields
 from l2i.errors import APIError, FieldError, validation_failed
 from l2i.fields import LEAD_COLUMNS, ValidationError, parse_lead, parse_timestamp
 
-STATUSES = ("new", "ineligible")
+# The lead state machine (sql/migrations/0003_dialing.sql: leads_status_check, l2i_lead_transition_allowed).
+STATUSES = ("new", "ineligible", "dialing", "qualified", "transferred", "not_interested", "not_qualified",
+            "unreached", "wrong_number", "opted_out", "expired", "removed")
 ATTRIBUTION = ("sub_id", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content", "referrer",
                "landing_page")
 CONTACT = tuple(name for name in LEAD_COLUMNS if name not in ATTRIBUTION)
@@ -90,7 +92,14 @@ def lead_document(row: dict) -> dict:
         "custom": row["custom"],
         "extra": row["extra"],
         "gates": row["gates"],
-        "queue": {"not_before": row["queue_not_before"], "enqueued_at": row["queue_enqueued_at"]} if queued else None,
+        "queue": {"not_before": row["queue_not_before"], "enqueued_at": row["queue_enqueued_at"],
+                  "lease_expires_at": row["queue_leased_until"]} if queued else None,
+        "priority": row["priority"],
+        "expires_at": row["expires_at"],
+        "attempts": row["attempts"],
+        "closed_at": row["closed_at"],
+        "transfer": row["transfer"],
+        "events": row["events"],
         "duplicate_count": row["duplicate_count"],
         "last_duplicate_at": row["last_duplicate_at"],
         "created_at": row["created_at"],

@@ -10,6 +10,8 @@
 -- The reasons parameter holds the reasons found before the database (consent, region); suppression and the calling
 -- window are added here. The state parameter is the state the lead gave; call_state the state whose rules apply (the
 -- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
+-- An account connected to the Do-Not-Call Registry holds a listed number (dnc) and, failing closed, a number the
+-- loaded registry data cannot answer for (dnc_unavailable). priority and expires_in go with the lead to the queue.
 WITH zones AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
     SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
@@ -17,13 +19,19 @@ WITH zones AS (
 ), gate AS (
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
+           a.dnc_connected,
+           CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, now()) ELSE false END AS dnc_listed,
            zones.zones,
            CASE WHEN cardinality(zones.zones) > 0
                 THEN l2i_next_call_time(zones.zones, %(call_state)s::text, now()) END AS not_before
     FROM zones
+    CROSS JOIN accounts AS a
+    WHERE a.id = %(account_id)s
 ), decided AS (
-    SELECT gate.suppressed, gate.zones, gate.not_before,
+    SELECT gate.suppressed, gate.dnc_connected, gate.dnc_listed, gate.zones, gate.not_before,
            CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
+           || CASE WHEN gate.dnc_listed THEN ARRAY['dnc']
+                   WHEN gate.dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
            || %(reasons)s::text[]
            || CASE WHEN cardinality(gate.zones) > 0 AND gate.not_before IS NULL
                    THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
@@ -33,7 +41,7 @@ WITH zones AS (
         account_id, api_key_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
-        custom, extra, gates)
+        custom, extra, gates, priority, expires_at)
     SELECT %(account_id)s, %(api_key_id)s, %(phone)s,
            CASE WHEN cardinality(d.reasons) = 0 THEN 'new' ELSE 'ineligible' END, d.reasons,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
@@ -43,18 +51,20 @@ WITH zones AS (
            %(custom)s, %(extra)s,
            %(gates)s::jsonb || jsonb_build_object(
                'suppression', jsonb_build_object('suppressed', d.suppressed),
+               'dnc', jsonb_build_object('checked', d.dnc_connected, 'listed', d.dnc_listed),
                'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
                'calling_window', jsonb_build_object('zones', d.zones, 'state', %(call_state)s::text,
-                                                    'not_before', d.not_before))
+                                                    'not_before', d.not_before)),
+           %(priority)s, now() + make_interval(secs => %(expires_in)s::integer)
     FROM decided AS d
     ON CONFLICT (account_id, phone) WHERE dedupe_open DO UPDATE
         SET dedupe_open = l.created_at > now() - interval '30 days',
             duplicate_count = l.duplicate_count + CASE WHEN l.created_at > now() - interval '30 days' THEN 1 ELSE 0 END,
             last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
-    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created
+    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before
+    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before, priority, expires_at)
+    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before, ins.priority, ins.expires_at
     FROM ins CROSS JOIN decided AS d
     WHERE ins.created AND ins.status = 'new'
     RETURNING lead_id
@@ -78,8 +88,17 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: lead_get :one
--- One whole lead of an account, with its place in the dial queue if it is queued.
-SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at
+-- One whole lead of an account, with its place in the dial queue if it is queued, its event history (oldest
+-- first) and its transfer if it was transferred.
+SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at,
+       q.leased_until AS queue_leased_until,
+       (SELECT coalesce(jsonb_agg(jsonb_build_object('type', e.type, 'at', e.at, 'from_status', e.from_status,
+                                                     'to_status', e.to_status, 'detail', e.detail) ORDER BY e.id),
+                        '[]'::jsonb)
+        FROM lead_events AS e WHERE e.lead_id = l.id) AS events,
+       (SELECT jsonb_build_object('id', t.id, 'destination', t.destination, 'caller_id', t.caller_id,
+                                  'transferred_at', t.transferred_at, 'call_id', t.call_id)
+        FROM transfers AS t WHERE t.lead_id = l.id) AS transfer
 FROM leads AS l
 LEFT JOIN dial_queue AS q ON q.lead_id = l.id
 WHERE l.id = %(id)s AND l.account_id = %(account_id)s;
