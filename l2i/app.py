@@ -21,8 +21,6 @@ from l2i.openapi import OpenAPI
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
 from l2i.resources.leads import LeadsCollection, LeadsItem
-from l2i.resources.postbacks import CallPostbacks
-from l2i.resources.stats import Stats
 from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
 
@@ -55,8 +53,6 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/dial-queue/claim", DialQueueClaim(pool, config.max_body_bytes, clock))
     app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
-    app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
-    app.add_route("/v1/stats", Stats(pool))
     return app
 
 
