@@ -20,7 +20,10 @@ from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
+from l2i.resources.imports import LeadsImport
 from l2i.resources.leads import LeadsCollection, LeadsItem
+from l2i.resources.postbacks import CallPostbacks
+from l2i.resources.stats import Stats
 from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
 
@@ -46,6 +49,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/readyz", Ready(pool))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/leads/import", LeadsImport(pool, config.max_import_bytes))  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
     app.add_route("/v1/leads/{lead_id}/outcome", LeadOutcome(pool, config.max_body_bytes, clock))
     app.add_route("/v1/leads/{lead_id}/remove", LeadRemove(pool, config.max_body_bytes, clock))
@@ -53,6 +57,8 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/dial-queue/claim", DialQueueClaim(pool, config.max_body_bytes, clock))
     app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
+    app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
+    app.add_route("/v1/stats", Stats(pool))
     return app
 
 

@@ -14,7 +14,7 @@ import sys
 import psycopg
 from psycopg.rows import dict_row
 
-from l2i import phones
+from l2i import csv_import, phones
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -83,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("account_id")
     u.add_argument("phones", nargs="+")
 
+    im = commands.add_parser("import", help="import leads from a CSV file, as POST /v1/leads/import does")
+    im.add_argument("account_id")
+    im.add_argument("file", help="UTF-8 CSV with a header row; the same field names as the API")
+    im.add_argument("--source", default=None, help="the source of rows that name none")
+    im.add_argument("--json", action="store_true", help="print every row's outcome, as the HTTP answer")
+
     args = parser.parse_args(argv)
     url = args.database_url or Config.from_env(os.environ).database_url
     try:
@@ -99,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args, url: str) -> int:
+    if args.command == "import":
+        return csv_import.command(url, args.account_id, args.file, source=args.source, as_json=args.json)
     if args.command == "migrate":
         if args.create_database and ensure_database(url):
             print("created the database")

@@ -28,6 +28,7 @@ class Config:
     connect_timeout_s: int = 3
     statement_timeout_ms: int = 5000
     max_body_bytes: int = 65536
+    max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
 
     @classmethod
@@ -39,5 +40,6 @@ class Config:
             connect_timeout_s=_int(environ, "L2I_CONNECT_TIMEOUT", cls.connect_timeout_s),
             statement_timeout_ms=_int(environ, "L2I_STATEMENT_TIMEOUT_MS", cls.statement_timeout_ms),
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
+            max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
         )

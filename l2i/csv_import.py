@@ -1,0 +1,308 @@
+"""CSV import: the row loop that POST /v1/leads/import and `l2i import` share.
+
+Every row goes through exactly what a POST /v1/leads goes through: l2i.fields.parse_lead (field names, aliases,
+camelCase, flat consent columns, custom[x], unknown columns kept in extra) and l2i.intake.submit (suppression,
+dedupe, consent, calling window, queue). There is no second pipeline here, only the loop around it.
+
+A file is read twice, streaming both times, never whole:
+1. `scan` checks that the whole file is UTF-8 CSV with a usable header, before anything is stored: a malformed
+   file stores nothing (HTTP 400/422, exit 1).
+2. `Import.batches` imports it: rows are submitted one by one, in file order, in transactions of BATCH_ROWS rows
+   (one commit per batch instead of one per row), and their outcomes come back batch by batch once committed.
+   If the database refuses a row (a constraint the validation does not know), the batch is rolled back and
+   replayed one row per transaction, so that only that row fails, as `invalid`.
+
+Row numbers are those a spreadsheet shows: the header is row 1, a quoted cell may span lines, blank rows count.
+Empty cells are absent fields; a blank row is skipped (counted in totals.blank).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import time
+import uuid
+from dataclasses import replace
+from typing import BinaryIO, Callable, Iterator
+
+import falcon
+import psycopg
+import psycopg_pool
+
+from l2i import intake, sql
+from l2i.config import Config
+from l2i.db import open_pool
+from l2i.errors import APIError, FieldError, validation_failed
+from l2i.fields import BY_NAME, ValidationError, parse_lead, squash
+
+BATCH_ROWS = 200
+OUTCOMES = ("created", "duplicate", "ineligible", "invalid")
+PROGRESS_EVERY_S = 1.0  # the CLI's progress line on stderr
+
+_PHONE_COLUMNS = frozenset(squash(name) for name in (BY_NAME["phone"].name, *BY_NAME["phone"].aliases))
+_SOURCE_COLUMNS = frozenset(squash(name) for name in (BY_NAME["source"].name, *BY_NAME["source"].aliases))
+
+
+def heartbeat() -> None:
+    """Called after every batch. gunicorn.conf.py points it at the worker's notify(): a long import is work, not
+    a hung worker, so its 30 s timeout does not kill it (a batch that hangs is still killed)."""
+
+
+class FileError(Exception):
+    """The file as a whole cannot be imported (nothing was stored): not UTF-8, not CSV, no usable header."""
+
+    def __init__(self, message: str, fields: list[FieldError] | None = None):
+        super().__init__(message)
+        self.message, self.fields = message, fields or []
+
+    def api_error(self) -> APIError:
+        if self.fields:
+            error = validation_failed(self.fields)
+            error.description = f"{self.message} {error.description}"
+            return error
+        return APIError(falcon.HTTP_400, "malformed_body", self.message)
+
+    def __str__(self) -> str:
+        return "; ".join([self.message, *(f"{e.field}: {e.message}" for e in self.fields)])
+
+
+def _records(binary: BinaryIO) -> Iterator[tuple[int, list[str]]]:
+    """(row number, cells) for each record, the header first as row 1. UTF-8 with or without a BOM."""
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
+    reader = csv.reader(text, strict=True)
+    try:
+        yield from enumerate(reader, 1)
+    except UnicodeDecodeError as exc:
+        raise FileError(f"The file is not UTF-8 text: {exc.reason} near line {reader.line_num + 1}; save it as "
+                        "CSV UTF-8.") from None
+    except csv.Error as exc:
+        raise FileError(f"The CSV is malformed at line {reader.line_num}: {exc}.") from None
+    finally:
+        if not binary.closed:
+            text.detach()  # the caller owns the binary stream: closing this wrapper must not close it
+
+
+def _header(cells: list[str]) -> list[str]:
+    """The key each column's cells go under: its name as written (trimmed); an unnamed column is column_N."""
+    names = [cell.strip() for cell in cells]
+    if not any(names):
+        raise FileError("The file is empty.", [FieldError("header", "required",
+                        "the first row must name the columns: phone (required), first_name, email, ...")])
+    keys: list[str] = []
+    first: dict[str, int] = {}
+    errors: list[FieldError] = []
+    for number, name in enumerate(names, 1):
+        key = name or f"column_{number}"
+        if key in first:
+            errors.append(FieldError("header", "duplicate_column",
+                                     f"column {number} repeats the name {key!r} of column {first[key]}"))
+        first.setdefault(key, number)
+        keys.append(key)
+    if not any(squash(key) in _PHONE_COLUMNS for key in keys):
+        errors.append(FieldError("header", "missing_column", "no phone column: name one phone (or "
+                                 + ", ".join(BY_NAME["phone"].aliases[:3]) + ", ...)"))
+    if errors:
+        raise FileError("The header row cannot be used.", errors)
+    return keys
+
+
+def scan(binary: BinaryIO) -> int:
+    """Check the whole file before anything is stored; returns its number of rows after the header.
+    Leaves the stream where it was. Raises FileError."""
+    start = binary.tell()
+    records = _records(binary)
+    try:
+        first = next(records, None)
+        _header(first[1] if first else [])
+        return sum(1 for _ in records)
+    finally:
+        records.close()
+        binary.seek(start)
+
+
+def check_source(value: str | None) -> str | None:
+    """The default source (--source, ?source=), validated as the source field is. Raises FieldError."""
+    if value is None:
+        return None
+    try:
+        parse_lead({"phone": "5551234567", "source": value})
+    except ValidationError as exc:
+        raise exc.errors[0] from None
+    return value.strip() or None
+
+
+def empty_totals() -> dict[str, int]:
+    return {"rows": 0, **dict.fromkeys(OUTCOMES, 0), "blank": 0}
+
+
+class Import:
+    """One file into one account, on one connection. `totals` counts what `batches` has yielded so far."""
+
+    def __init__(self, conn, *, account_id, api_key_id, source: str | None = None):
+        self.conn = conn
+        self.account_id, self.api_key_id = account_id, api_key_id
+        self.defaults = {"source": source} if source else None  # what parse_lead takes as the query string
+        self.totals = empty_totals()
+
+    def batches(self, binary: BinaryIO) -> Iterator[list[dict]]:
+        """Import the file (already scanned); yields the outcomes of each batch, in file order, once committed."""
+        records = _records(binary)
+        try:
+            keys = _header(next(records)[1])
+            batch: list[tuple[int, object]] = []
+            for number, cells in records:
+                self.totals["rows"] += 1
+                if not any(cell.strip() for cell in cells):
+                    self.totals["blank"] += 1
+                    continue
+                batch.append((number, self._parse(keys, cells)))
+                if len(batch) >= BATCH_ROWS:
+                    yield self._commit(batch)
+                    batch = []
+            if batch:
+                yield self._commit(batch)
+        finally:
+            records.close()
+
+    def _parse(self, keys: list[str], cells: list[str]):
+        """The row's validated lead, or its field errors."""
+        fields = {key: cell for key, cell in zip(keys, cells) if cell.strip()}
+        surplus = sum(1 for cell in cells[len(keys):] if cell.strip())
+        errors = []
+        if surplus:
+            errors.append(FieldError("(row)", "too_many_cells",
+                                     f"has {surplus} more non-empty cell(s) than the header has columns"))
+        try:
+            lead = parse_lead(fields, self.defaults)  # the row wins over the default source, as a body does
+        except ValidationError as exc:
+            errors.extend(exc.errors)
+        return errors if errors else lead
+
+    def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
+        try:
+            with self.conn.transaction():
+                outcomes = [self._submit(number, item) for number, item in batch]
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
+            # Rolled back: replay row by row, each in its own transaction, so that only the refused rows fail.
+            outcomes = [self._submit_alone(number, item) for number, item in batch]
+        for outcome in outcomes:
+            self.totals[outcome["outcome"]] += 1
+        heartbeat()
+        return outcomes
+
+    def _submit(self, number: int, item) -> dict:
+        if isinstance(item, list):
+            return {"row": number, "outcome": "invalid", "errors": [e.as_dict() for e in item]}
+        row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=item)
+        outcome = "duplicate" if not row["created"] else "created" if row["status"] == "new" else "ineligible"
+        result = {"row": number, "outcome": outcome, "lead_id": str(row["id"]), "status": row["status"]}
+        if row["reasons"]:
+            result["reasons"] = row["reasons"]
+        return result
+
+    def _submit_alone(self, number: int, item) -> dict:
+        try:
+            with self.conn.transaction():
+                return self._submit(number, item)
+        except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
+            return {"row": number, "outcome": "invalid", "errors": [FieldError(
+                "(row)", "rejected", f"the database refused this row: {exc.diag.message_primary}").as_dict()]}
+
+
+def _dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def json_chunks(job: Import, batches: Iterator[list[dict]],
+                trailer: Callable[[], dict] = dict) -> Iterator[bytes]:
+    """The answer, {"rows": [...], "totals": {...}}, written as the batches come: one chunk per batch.
+    `trailer()`, asked once the batches are done, gives further members (the HTTP answer's "error")."""
+    yield b'{"rows":['
+    separator = ""
+    for outcomes in batches:
+        if outcomes:
+            yield (separator + ",".join(_dumps(o) for o in outcomes)).encode()
+            separator = ","
+    yield ('],' + _dumps({"totals": job.totals, **trailer()})[1:]).encode()
+
+
+# --- `l2i import ACCOUNT_ID FILE.csv [--source NAME] [--json]` ---
+
+def command(database_url: str, account_id: str, path: str, *, source: str | None = None, as_json: bool = False,
+            out=None, err=None) -> int:
+    """Exit 0 when the file was processed (even with invalid rows), 1 when it could not be (file-level error)."""
+    out, err = out or sys.stdout, err or sys.stderr
+    try:
+        source = check_source(source)
+    except FieldError as exc:
+        print(f"l2i: --source {exc.message}", file=err)
+        return 1
+    try:
+        binary = open(path, "rb")
+    except OSError as exc:
+        print(f"l2i: cannot read {path}: {exc.strerror}", file=err)
+        return 1
+    with binary:
+        try:
+            total = scan(binary)
+        except FileError as exc:
+            print(f"l2i: {path}: {exc}", file=err)
+            return 1
+        try:
+            account = uuid.UUID(account_id)
+        except ValueError:
+            print(f"l2i: {account_id!r} is not an account id (a UUID)", file=err)
+            return 1
+        config = replace(Config.from_env(), database_url=database_url, pool_size=1)
+        with open_pool(config, name="l2i-import") as pool:
+            try:
+                with pool.connection() as conn:
+                    if sql.one(conn, "import_account", account_id=account) is None:
+                        print("l2i: no such account", file=err)
+                        return 1
+                    job = Import(conn, account_id=account, api_key_id=None, source=source)
+                    progress = _Progress(total, err)
+                    batches = progress.watch(job, job.batches(binary))
+                    if as_json:
+                        for chunk in json_chunks(job, batches):
+                            out.write(chunk.decode())
+                        out.write("\n")
+                    else:
+                        for outcomes in batches:
+                            for outcome in outcomes:
+                                if outcome["outcome"] == "invalid":
+                                    print(f"row {outcome['row']}\tinvalid\t" + "; ".join(
+                                        f"{e['field']}: {e['message']}" for e in outcome["errors"]), file=out)
+                        print("\t".join(f"{name} {count}" for name, count in job.totals.items()), file=out)
+                    progress.done(job)
+            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
+                print(f"l2i: the database failed during the import: {str(exc).strip().splitlines()[0]}; the rows "
+                      "reported so far are stored, importing the file again is safe (they come back as duplicate)",
+                      file=err)
+                return 1
+    return 0
+
+
+class _Progress:
+    """A line on stderr at most every PROGRESS_EVERY_S seconds (so none on a small file): rows done, rows/s."""
+
+    def __init__(self, total: int, err):
+        self.total, self.err = total, err
+        self.started = self.last = time.monotonic()
+
+    def watch(self, job: Import, batches: Iterator[list[dict]]) -> Iterator[list[dict]]:
+        for outcomes in batches:
+            yield outcomes
+            now = time.monotonic()
+            if now - self.last >= PROGRESS_EVERY_S:
+                self.last = now
+                done = job.totals["rows"]
+                print(f"l2i import: {done}/{self.total} rows ({100 * done // max(self.total, 1)}%), "
+                      f"{done / max(now - self.started, 1e-9):.0f} rows/s", file=self.err, flush=True)
+
+    def done(self, job: Import) -> None:
+        elapsed = time.monotonic() - self.started
+        print(f"l2i import: {job.totals['rows']} rows in {elapsed:.1f} s "
+              f"({job.totals['rows'] / max(elapsed, 1e-9):.0f} rows/s)", file=self.err, flush=True)
