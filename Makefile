@@ -41,5 +41,12 @@ test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drop
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
+# `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
+SOAK ?= 60
+BENCH_SECONDS ?= 15
+bench: $(BIN)/.installed db-up ## measure intake next to its SQL floor and framework ceiling; writes bench/RESULTS.md
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
+
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info
