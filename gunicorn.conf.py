@@ -35,3 +35,10 @@ proc_name = "l2i"
 
 # Behind nginx: trust X-Forwarded-* from the proxy on this host only.
 forwarded_allow_ips = "127.0.0.1,::1"
+
+
+def post_worker_init(worker):
+    # A CSV import (POST /v1/leads/import) can run for minutes: it tells the arbiter after every batch that the
+    # worker is alive, so `timeout` still kills a hung worker but not a long import.
+    from l2i import csv_import
+    csv_import.heartbeat = worker.notify

@@ -203,6 +203,7 @@ def document() -> dict:
                     },
                 },
             },
+            **_import_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable.", "responses": {
@@ -213,6 +214,58 @@ def document() -> dict:
                     "schema": {"type": "object"}}}}}}},
         },
     }
+
+
+def _import_paths() -> dict:
+    """POST /v1/leads/import: a CSV file of leads (l2i/csv_import.py)."""
+    field_error = {"type": "object", "required": ["field", "code", "message"],
+                   "properties": {"field": {"type": "string"}, "code": {"type": "string"},
+                                  "message": {"type": "string"}}}
+    row = {"type": "object", "required": ["row", "outcome"], "properties": {
+        "row": {"type": "integer", "minimum": 2, "description": "The row in the file; the header is row 1."},
+        "outcome": {"type": "string", "enum": ["created", "duplicate", "ineligible", "invalid"],
+                    "description": "created: stored and queued; ineligible: stored and held (reasons); duplicate: "
+                                   "nothing stored, the existing lead's id; invalid: nothing stored (errors)."},
+        "lead_id": {"type": "string", "format": "uuid"},
+        "status": {"type": "string"},
+        "reasons": {"type": "array", "items": {"type": "string"}},
+        "errors": {"type": "array", "items": field_error, "description": "The field errors a POST /v1/leads would "
+                   "get; fields are named as in the header. (row) is about the row itself."}}}
+    totals = {"type": "object", "required": ["rows", "created", "duplicate", "ineligible", "invalid", "blank"],
+              "properties": {name: {"type": "integer", "minimum": 0} for name in
+                             ("rows", "created", "duplicate", "ineligible", "invalid", "blank")},
+              "description": "rows = created + duplicate + ineligible + invalid + blank (rows after the header)."}
+    stopped = {"type": "object", "required": ["code", "message"], "properties": {
+        "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": ["string", "null"]}},
+        "description": "Present only if the import stopped part-way (the database failed): the rows listed are "
+                       "stored, the others are not; sending the file again is safe."}
+    return {"/v1/leads/import": {"post": {
+        "operationId": "importLeads",
+        "summary": "Import a CSV file of leads, each as POST /v1/leads would take it (scope write).",
+        "description": "UTF-8 (a BOM is fine), comma-separated, a header row naming the columns with the same "
+                       "field names and aliases as the JSON API (a phone column is required; consent_timestamp, "
+                       "custom[name], ...; other columns are kept in extra). Empty cells are absent fields. A "
+                       "malformed file stores nothing. The answer is streamed: every row's outcome, in file order, "
+                       "then the totals. The request counts once against the key's rate limit.",
+        "security": [{"bearer": []}],
+        "parameters": [{"name": "source", "in": "query", "required": False,
+                        "description": "The source of rows that name none.", "schema": {"type": "string"}}],
+        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        "responses": {
+            "200": {"description": "The file was processed (even if some rows are invalid).",
+                    "headers": _RATE_HEADERS,
+                    "content": {"application/json": {"schema": {
+                        "type": "object", "required": ["rows", "totals"],
+                        "properties": {"rows": {"type": "array", "items": row}, "totals": totals,
+                                       "error": stopped}}}}},
+            "400": _error("The file is not UTF-8, or not well-formed CSV: nothing stored.", _RATE_HEADERS),
+            "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
+            "415": _error("Not text/csv, or not UTF-8.", _RATE_HEADERS),
+            "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
+                          "source: see fields. Nothing stored.", _RATE_HEADERS),
+            **_AUTH_ERRORS,
+        },
+    }}}
 
 
 class OpenAPI:
