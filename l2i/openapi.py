@@ -13,8 +13,11 @@ def _field_schema(field: Field) -> dict:
     schema: dict = {"type": "string", "maxLength": field.max_length, "description": field.description}
     if field.kind == "phone":
         schema = {"type": ["string", "integer"], "description": field.description}
+    if field.kind == "integer":
+        schema = {"type": "integer", "minimum": field.minimum, "maximum": field.maximum,
+                  "description": field.description + " Forms and query strings send it as digits."}
     if field.example is not None:
-        schema["examples"] = [field.example]
+        schema["examples"] = [int(field.example) if field.kind == "integer" else field.example]
     if field.aliases:
         schema["description"] += " Also accepted as: " + ", ".join(field.aliases) + "."
     return schema
@@ -86,7 +89,16 @@ def document() -> dict:
                       "dedupe, consent and calling_window (zones, state, not_before: the earliest legal call)."},
             "queue": {"type": ["object", "null"], "properties": {
                 "not_before": {"type": "string", "format": "date-time"},
-                "enqueued_at": {"type": "string", "format": "date-time"}}},
+                "enqueued_at": {"type": "string", "format": "date-time"},
+                "lease_expires_at": {"type": ["string", "null"], "format": "date-time",
+                                     "description": "While dialing: when the dialer's lease runs out."}}},
+            "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "attempts": {"type": "integer", "description": "Claims since the lead was last (re)queued."},
+            "closed_at": {"type": ["string", "null"], "format": "date-time"},
+            "transfer": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Transfer"}]},
+            "events": {"type": "array", "description": "What happened after intake, oldest first.",
+                       "items": {"$ref": _REF + "LeadEvent"}},
             "duplicate_count": {"type": "integer"},
             "last_duplicate_at": {"type": ["string", "null"], "format": "date-time"},
             "created_at": {"type": "string", "format": "date-time"},
@@ -101,7 +113,8 @@ def document() -> dict:
             "lead_id": {"type": "string", "format": "uuid"},
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string", "enum": [
-                "suppressed", "missing_consent", "invalid_consent", "not_us_number", "no_calling_window"]}},
+                "suppressed", "missing_consent", "invalid_consent", "not_us_number", "no_calling_window", "dnc",
+                "dnc_unavailable"]}},
         },
     }
     error = {
@@ -136,6 +149,7 @@ def document() -> dict:
             "schemas": {"LeadIn": lead_in, "Consent": {"type": "object", "properties": consent_props,
                                                        "additionalProperties": True},
                         "IntakeResult": intake_result, "LeadSummary": lead_summary, "Lead": lead_full,
+                        **_dialing_schemas(),
                         "Error": error},
         },
         "paths": {
@@ -204,6 +218,7 @@ def document() -> dict:
                 },
             },
             **_import_paths(),
+            **_dialing_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable.", "responses": {
@@ -266,6 +281,162 @@ def _import_paths() -> dict:
             **_AUTH_ERRORS,
         },
     }}}
+
+
+def _dialing_schemas() -> dict:
+    """The dialer's side (issue 3): claimed leads, outcomes, transfers, events, suppressions."""
+    from l2i.resources.dialing import OUTCOMES
+
+    text = {"type": ["string", "null"]}
+    when = {"type": "string", "format": "date-time"}
+    return {
+        "ClaimedLead": {"type": "object", "required": ["lead_id", "claim_id", "lease_expires_at", "attempt", "phone"],
+                        "properties": {
+            "lead_id": {"type": "string", "format": "uuid"},
+            "claim_id": {"type": "string", "format": "uuid",
+                         "description": "Names this claim; send it back with the outcome."},
+            "lease_expires_at": {**when, "description": "Report the outcome before this, or the lead goes back "
+                                                        "to the queue (the attempt counts)."},
+            "attempt": {"type": "integer", "minimum": 1},
+            "phone": {"type": "string", "examples": ["+15551234567"]},
+            **{name: text for name in ("first_name", "last_name", "email", "state", "zip", "city", "address1",
+                                       "address2", "source", "external_id")},
+            "custom": {"type": "object"},
+            "zones": {"type": "array", "items": {"type": "string"}},
+            "priority": {"type": "integer"},
+            "not_before": when,
+            "expires_at": {"type": ["string", "null"], "format": "date-time"},
+            "created_at": when}},
+        "Transfer": {"type": "object", "required": ["id", "destination", "caller_id", "transferred_at"],
+                     "properties": {"id": {"type": "string", "format": "uuid"}, "destination": {"type": "string"},
+                                    "caller_id": {"type": "string"}, "transferred_at": when,
+                                    "call_id": text}},
+        "LeadEvent": {"type": "object", "required": ["type", "at"], "properties": {
+            "type": {"type": "string", "enum": ["claimed", "lease_expired", *OUTCOMES, "removed", "requeued",
+                                                "expired", "suppressed", "dnc", "consent_expired"]},
+            "at": when, "from_status": text, "to_status": text, "detail": {"type": "object"}}},
+        "Suppression": {"type": "object", "required": ["phone", "created_at"], "properties": {
+            "phone": {"type": "string"}, "reason": text, "created_at": when, "added": {"type": "boolean"}}},
+    }
+
+
+def _dialing_paths() -> dict:
+    """The dialer's side (issue 3): claim, outcome, remove, requeue and the suppression list."""
+    from l2i.resources.dialing import CLAIM_LIMIT_MAX, LEASE_MAX, LEASE_MIN, OUTCOMES
+    from l2i.resources.leads import STATUSES
+    from l2i.resources.suppressions import PAGE_MAX as SUPPRESSIONS_MAX
+
+    def body(schema: dict) -> dict:
+        return {"required": False, "content": {"application/json": {"schema": schema},
+                                               "application/x-www-form-urlencoded": {"schema": schema}}}
+
+    def ok(description: str, schema: dict, status: str = "200") -> dict:
+        return {status: {"description": description, "headers": _RATE_HEADERS,
+                         "content": {"application/json": {"schema": schema}}}}
+
+    lead_path = [{"name": "lead_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+    when_or_null = {"type": ["string", "null"], "format": "date-time"}
+    moved = {"type": "object", "required": ["lead_id", "status"], "properties": {
+        "lead_id": {"type": "string", "format": "uuid"}, "status": {"type": "string", "enum": list(STATUSES)}}}
+    conflict = _error("The lead's status does not allow this move (illegal_transition).", _RATE_HEADERS)
+    no_lead = _error("No such lead in this account.", _RATE_HEADERS)
+    invalid = _error("Validation failed: see fields.", _RATE_HEADERS)
+    body_errors = {"400": _error("Malformed body."), "413": _error("Body too large."),
+                   "415": _error("Unsupported content type.")}
+    outcome_in = {"type": "object", "required": ["outcome"], "additionalProperties": False, "properties": {
+        "outcome": {"type": "string", "enum": list(OUTCOMES)},
+        "claim_id": {"type": "string", "format": "uuid",
+                     "description": "The claim's claim_id: refused (409 claim_mismatch) if the lead was claimed again."},
+        "call_id": {"type": "string", "maxLength": 200, "description": "The dialer's id for the call."},
+        "note": {"type": "string", "maxLength": 1000},
+        "destination": {"type": "string", "description": "transferred only: the number (E.164) or sip: URI."},
+        "caller_id": {"type": "string", "description": "transferred only: the caller id dialed out with."},
+        "transferred_at": {"type": "string", "description": "transferred only: ISO 8601 or Unix seconds."}}}
+    return {
+        "/v1/dial-queue/claim": {"post": {
+            "operationId": "claimLeads",
+            "summary": "Take up to limit leads that may legally be called now, each handed out once (scope dial).",
+            "description": "Only the key's account's leads, in order: priority (higher first), not_before, oldest. "
+                           "Each comes with a lease: report its outcome before lease_expires_at, or it goes back "
+                           "to the queue and the attempt counts.",
+            "security": [{"bearer": []}],
+            "requestBody": body({"type": "object", "additionalProperties": False, "properties": {
+                "limit": {"type": "integer", "minimum": 1, "maximum": CLAIM_LIMIT_MAX, "default": 10},
+                "lease_seconds": {"type": "integer", "minimum": LEASE_MIN, "maximum": LEASE_MAX, "default": 300}}}),
+            "responses": {
+                **ok("The claimed leads (maybe none).", {"type": "object", "required": ["data"], "properties": {
+                    "data": {"type": "array", "items": {"$ref": _REF + "ClaimedLead"}}}}),
+                **body_errors, "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/leads/{lead_id}/outcome": {"post": {
+            "operationId": "reportOutcome",
+            "summary": "What the call did (scope dial). Only a lead in dialing takes an outcome.",
+            "description": "no_answer, busy, voicemail: back to the queue after the account's back-off, or "
+                           "unreached at its max attempts. transferred needs destination, caller_id, "
+                           "transferred_at and creates a transfer. opted_out suppresses the number at once.",
+            "security": [{"bearer": []}], "parameters": lead_path,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": outcome_in},
+                                                          "application/x-www-form-urlencoded": {"schema": outcome_in}}},
+            "responses": {
+                **ok("The lead's new status.", {"type": "object", "required": ["lead_id", "status", "outcome"],
+                                                "properties": {
+                    **moved["properties"], "outcome": {"type": "string", "enum": list(OUTCOMES)},
+                    "attempts": {"type": "integer"}, "next_attempt_at": when_or_null,
+                    "transfer": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Transfer"}]}}}),
+                "404": no_lead,
+                "409": _error("Not in dialing (illegal_transition), claimed again (claim_mismatch), or the "
+                              "call_id is already used (duplicate_call_id).", _RATE_HEADERS),
+                **body_errors, "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/leads/{lead_id}/remove": {"post": {
+            "operationId": "removeLead",
+            "summary": "Take a new or ineligible lead off the queue for good: status removed (scope write).",
+            "security": [{"bearer": []}], "parameters": lead_path,
+            "responses": {**ok("Removed (also when it already was).", moved), "404": no_lead, "409": conflict,
+                          **body_errors, "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/leads/{lead_id}/requeue": {"post": {
+            "operationId": "requeueLead",
+            "summary": "Move a lead to the end of the queue; brings back an unreached or expired one (scope write).",
+            "security": [{"bearer": []}], "parameters": lead_path,
+            "requestBody": body({"type": "object", "additionalProperties": False, "properties": {
+                "position": {"type": "string", "enum": ["end"], "default": "end"}}}),
+            "responses": {
+                **ok("Queued.", {"type": "object", "required": ["lead_id", "status", "position", "not_before"],
+                                 "properties": {**moved["properties"], "position": {"type": "string"},
+                                                "not_before": {"type": "string", "format": "date-time"}}}),
+                "404": no_lead, "409": conflict, **body_errors, "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/suppressions": {
+            "post": {
+                "operationId": "suppressNumber",
+                "summary": "Put a number on the account's suppression list (scope write); pulls its queued leads.",
+                "security": [{"bearer": []}],
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": {"type": "object", "required": ["phone"],
+                                                    "additionalProperties": False, "properties": {
+                        "phone": {"type": ["string", "integer"], "examples": ["5551234567"]},
+                        "reason": {"type": "string", "maxLength": 200}}}}}},
+                "responses": {**ok("Added.", {"$ref": _REF + "Suppression"}, "201"),
+                              **ok("Already on the list.", {"$ref": _REF + "Suppression"}),
+                              **body_errors, "422": invalid, **_AUTH_ERRORS}},
+            "get": {
+                "operationId": "listSuppressions",
+                "summary": "The account's suppression list, in number order (scope write).",
+                "security": [{"bearer": []}],
+                "parameters": [
+                    {"name": "limit", "in": "query", "required": False,
+                     "schema": {"type": "integer", "minimum": 1, "maximum": SUPPRESSIONS_MAX}},
+                    {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+                     "description": "next_cursor of the previous page."}],
+                "responses": {**ok("One page.", {"type": "object", "required": ["data", "next_cursor"], "properties": {
+                    "data": {"type": "array", "items": {"$ref": _REF + "Suppression"}},
+                    "next_cursor": {"type": ["string", "null"]}}}), "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/suppressions/{phone}": {"delete": {
+            "operationId": "unsuppressNumber",
+            "summary": "Take a number off the suppression list (scope write). Its held leads stay held.",
+            "security": [{"bearer": []}],
+            "parameters": [{"name": "phone", "in": "path", "required": True, "schema": {"type": "string"},
+                            "description": "Any format; + as %2B."}],
+            "responses": {"204": {"description": "Removed.", "headers": _RATE_HEADERS},
+                          "404": _error("Not on the list.", _RATE_HEADERS), "422": invalid, **_AUTH_ERRORS}}},
+    }
 
 
 class OpenAPI:
