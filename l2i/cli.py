@@ -12,6 +12,7 @@ import re
 import sys
 
 import psycopg
+from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
 from l2i import csv_import, phones
@@ -34,6 +35,46 @@ def run_admin(database_url: str, script: str, /, **params) -> list[dict]:
         return conn.execute(admin_script(script), params).fetchall()
 
 
+_COPY_LINE = re.compile(r"^\\copy\s+([a-z_]+)\s+FROM\s+pstdin\s*$", re.IGNORECASE)
+
+
+def run_admin_copy(database_url: str, script: str, files: list[str], /, **params) -> list[dict]:
+    """A script with a `\\copy TABLE FROM pstdin` line (psql reads the data from its stdin): its statements run
+    in order in one transaction, the \\copy as a COPY of the files' bytes; returns the last statement's rows."""
+    text = (SQL_DIR / "admin" / f"{script}.sql").read_text()
+    with psycopg.connect(database_url, row_factory=dict_row) as conn:
+        rows: list[dict] = []
+        statement: list[str] = []
+        for line in text.splitlines():
+            copy_into = _COPY_LINE.match(line.strip())
+            if copy_into:
+                _copy_files(conn, copy_into[1], files)
+            elif line.lstrip().startswith(("\\", "--")) or not line.strip():
+                continue
+            else:
+                statement.append(line)
+                if line.rstrip().endswith(";"):
+                    query = _PSQL_VARIABLE.sub(r"%(\1)s", "\n".join(statement))
+                    cursor = conn.execute(query, {k: v for k, v in params.items() if f"%({k})s" in query})
+                    rows = cursor.fetchall() if cursor.description else []
+                    statement = []
+        conn.commit()
+    return rows
+
+
+def _copy_files(conn, table: str, files: list[str]) -> None:
+    copy_sql = pgsql.SQL("COPY {} (raw) FROM STDIN").format(pgsql.Identifier(table))
+    with conn.cursor().copy(copy_sql) as copy:
+        for path in files:
+            last = b"\n"
+            with open(path, "rb") as source:
+                while chunk := source.read(1 << 20):
+                    copy.write(chunk)
+                    last = chunk[-1:]
+            if last != b"\n":
+                copy.write(b"\n")
+
+
 def _phones(raw: list[str]) -> str:
     normalized = []
     for phone in raw:
@@ -46,9 +87,9 @@ def _phones(raw: list[str]) -> str:
 
 def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
-    unknown = sorted(set(scopes) - {"write", "read"})
+    unknown = sorted(set(scopes) - {"write", "read", "dial"})
     if not scopes or unknown:
-        raise SystemExit(f"l2i: --scopes takes write and/or read, comma-separated (not {raw!r})")
+        raise SystemExit(f"l2i: --scopes takes write, read and/or dial, comma-separated (not {raw!r})")
     return ",".join(scopes)
 
 
@@ -63,11 +104,21 @@ def main(argv: list[str] | None = None) -> int:
     account = commands.add_parser("account", help="accounts").add_subparsers(dest="action", required=True)
     a = account.add_parser("create", help="create an account; prints its id")
     a.add_argument("name")
+    ad = account.add_parser("dnc", help="connect (on) or disconnect (off) the National Do-Not-Call Registry")
+    ad.add_argument("account_id")
+    ad.add_argument("dnc", choices=("on", "off"))
+
+    dnc = commands.add_parser("dnc", help="the National Do-Not-Call Registry").add_subparsers(dest="action",
+                                                                                              required=True)
+    dl = dnc.add_parser("load", help="load registry files (one 10-digit number a line) with COPY")
+    dl.add_argument("files", nargs="+", metavar="FILE")
+    dl.add_argument("--kind", choices=("full", "add", "delete"), default="full",
+                    help="full: each file is the whole list of its area codes (default); add/delete: change files")
 
     key = commands.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     k = key.add_parser("create", help="create a key; prints it last (it is shown only this once)")
     k.add_argument("account_id")
-    k.add_argument("--scopes", required=True, type=_scopes, help="write and/or read, comma-separated")
+    k.add_argument("--scopes", required=True, type=_scopes, help="write, read and/or dial, comma-separated")
     k.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
     k.add_argument("--name", default=None, help="a label for the key")
     kl = key.add_parser("list", help="list an account's keys (no secrets)")
@@ -77,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
 
     s = commands.add_parser("suppress", help="add numbers to an account's suppression list")
     s.add_argument("account_id")
-    s.add_argument("phones", nargs="+")
+    s.add_argument("phones", nargs="*")
+    s.add_argument("--file", default=None, help="a file of numbers, one a line (any format), loaded with COPY")
     s.add_argument("--reason", default=None)
     u = commands.add_parser("unsuppress", help="remove numbers from an account's suppression list")
     u.add_argument("account_id")
@@ -112,8 +164,24 @@ def _dispatch(args, url: str) -> int:
             print("created the database")
         applied = migrate(url)
         print("\n".join(f"applied {name}" for name in applied) or "nothing to apply")
+    elif args.command == "account" and args.action == "dnc":
+        rows = run_admin(url, "account_dnc", account_id=args.account_id, dnc=args.dnc)
+        if not rows:
+            print("l2i: no such account", file=sys.stderr)
+            return 1
+        print(f"account {rows[0]['account_id']}: Do-Not-Call Registry {'on' if rows[0]['dnc_connected'] else 'off'}")
     elif args.command == "account":
         print(run_admin(url, "account_create", name=args.name)[0]["account_id"])
+    elif args.command == "dnc":
+        row = run_admin_copy(url, "dnc_load", args.files, kind=args.kind)[0]
+        print(f"{row['kind']} load: {row['lines']} lines, {row['rejected']} rejected, {row['added']} added, "
+              f"{row['removed']} removed, {row['areas']} area codes current, {row['held_leads']} queued leads held")
+    elif args.command == "suppress" and args.file:
+        if args.phones:
+            raise SystemExit("l2i: give numbers or --file, not both")
+        row = run_admin_copy(url, "suppress_file", [args.file], account_id=args.account_id,
+                             reason=args.reason or "")[0]
+        print(f"{row['added']} added, {row['already']} already suppressed")
     elif args.command == "key" and args.action == "create":
         if args.rate_limit is not None and args.rate_limit < 1:
             raise SystemExit("l2i: --rate-limit must be at least 1")
@@ -135,6 +203,8 @@ def _dispatch(args, url: str) -> int:
             return 1
         print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
     elif args.command == "suppress":
+        if not args.phones:
+            raise SystemExit("l2i: give the numbers to suppress, or --file FILE")
         rows = run_admin(url, "suppress", account_id=args.account_id, phones=_phones(args.phones),
                          reason=args.reason or "")
         for row in rows:
