@@ -89,7 +89,7 @@ def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = sorted(set(scopes) - {"write", "read", "dial"})
     if not scopes or unknown:
-        raise SystemExit(f"l2i: --scopes takes write, read and/or dial, comma-separated (not {raw!r})")
+        raise SystemExit(f"l2i: --scopes takes write and/or read, and dial for dialers, comma-separated (not {raw!r})")
     return ",".join(scopes)
 
 
