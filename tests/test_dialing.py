@@ -457,3 +457,33 @@ def test_requeue_moves_a_lead_to_the_end_and_brings_back_an_unreached_one(client
     again = claim(client, headers)
     assert [(c["lead_id"], c["attempt"]) for c in again] == [(first, 1)]
     assert event_types(get_lead(client, headers, first)) == ["requeued", "claimed", "busy", "requeued", "claimed"]
+
+
+def _next_spring_forward() -> datetime:
+    """The next date New York moves its clocks forward, at 00:00 UTC, a week ahead at least."""
+    from zoneinfo import ZoneInfo
+    day = datetime.now(timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0) + timedelta(days=7)
+    ny = ZoneInfo("America/New_York")
+    while not (day.astimezone(ny).utcoffset() < (day + timedelta(days=1)).astimezone(ny).utcoffset()):
+        day += timedelta(days=1)
+    return (day + timedelta(days=1)).replace(hour=0)
+
+
+def test_the_window_follows_daylight_saving_time(client, dialer, db, clock):
+    _, headers = dialer
+    lead_id = post_lead(client, headers, db, phone="2125550123", state="NY")
+    sunday = _next_spring_forward()  # the Sunday (UTC date) the clocks change
+    friday, monday = sunday - timedelta(days=2), sunday + timedelta(days=1)
+    clock.at = friday.replace(hour=12, minute=30)  # 07:30 EST: too early
+    assert claim(client, headers) == []
+    clock.at = monday.replace(hour=12, minute=30)  # the same UTC time is 08:30 EDT: legal
+    assert [c["lead_id"] for c in claim(client, headers)] == [lead_id]
+
+
+def test_cli_makes_dial_keys(client, accounts, database_url, capsys):
+    from l2i.cli import main
+    account_id = accounts.create()
+    assert main(["--database-url", database_url, "key", "create", account_id, "--scopes", "dial"]) == 0
+    key = capsys.readouterr().out.strip().splitlines()[-1]
+    assert client.simulate_post("/v1/dial-queue/claim", json={}, headers=bearer(key)).json == {"data": []}
+    assert client.simulate_get("/v1/leads", headers=bearer(key)).status_code == 403
