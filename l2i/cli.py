@@ -135,6 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     u.add_argument("account_id")
     u.add_argument("phones", nargs="+")
 
+    pt = commands.add_parser("postback-token", help="postback URL tokens").add_subparsers(dest="action", required=True)
+    ptc = pt.add_parser("create", help="create a token; prints it last (it is shown only this once)")
+    ptc.add_argument("account_id")
+    ptc.add_argument("--name", default=None, help="a label, such as the platform's name")
+    ptr = pt.add_parser("revoke", help="revoke a token, given its id or the token itself")
+    ptr.add_argument("token")
+    pb = commands.add_parser("postbacks", help="postbacks").add_subparsers(dest="action", required=True)
+    pbr = pb.add_parser("rematch", help="match waiting postbacks to transfers recorded since")
+    pbr.add_argument("account_id", nargs="?", default="")
+    lead = commands.add_parser("lead", help="leads").add_subparsers(dest="action", required=True)
+    lf = lead.add_parser("find", help="an account's leads for one number, newest first")
+    lf.add_argument("account_id")
+    lf.add_argument("phone")
+
     im = commands.add_parser("import", help="import leads from a CSV file, as POST /v1/leads/import does")
     im.add_argument("account_id")
     im.add_argument("file", help="UTF-8 CSV with a header row; the same field names as the API")
@@ -213,6 +227,26 @@ def _dispatch(args, url: str) -> int:
         rows = run_admin(url, "unsuppress", account_id=args.account_id, phones=_phones(args.phones))
         for row in rows:
             print(f"{row['phone']}\t{'removed' if row['removed'] else 'was not suppressed'}")
+    elif args.command == "postback-token" and args.action == "create":
+        token = run_admin(url, "postback_token_create", account_id=args.account_id, label=args.name or "")[0]["token"]
+        print(f"# postback token for account {args.account_id}; store it now, it is not shown again")
+        print(f"# URL: https://YOUR-HOST/v1/postbacks/calls?token={token}")
+        print(token)
+    elif args.command == "postback-token" and args.action == "revoke":
+        rows = run_admin(url, "postback_token_revoke", token=args.token)
+        if not rows:
+            print("l2i: no such postback token", file=sys.stderr)
+            return 1
+        print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
+    elif args.command == "postbacks":
+        print(f"matched {run_admin(url, 'postbacks_rematch', account_id=args.account_id)[0]['matched']}")
+    elif args.command == "lead":
+        rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
+        columns = ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
+                   "buyer", "payout_cents")
+        print("\t".join(columns))
+        for row in rows:
+            print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
     return 0
 
 

@@ -218,6 +218,7 @@ def document() -> dict:
                 },
             },
             **_import_paths(),
+            **_revenue_paths(),
             **_dialing_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
@@ -228,6 +229,88 @@ def document() -> dict:
                 "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
         },
+    }
+
+
+def _revenue_paths() -> dict:
+    """Postbacks from buyer platforms and the stats (issue 4)."""
+    from l2i.postbacks import BUYER, CALL_ID, CALL_TIME, CALLER_ID, DURATION, PAYOUT, PAYOUT_CENTS
+    from l2i.resources.stats import GROUPS
+
+    def names(label: str, spellings: tuple[str, ...], schema: dict) -> dict:
+        return {"name": spellings[0], "in": "query", "required": False, "schema": schema,
+                "description": f"{label}. Also recognized: {', '.join(spellings[1:])} (any case or punctuation)."}
+
+    postback_params = [
+        {"name": "token", "in": "query", "required": True, "schema": {"type": "string"},
+         "description": "The account's postback token (l2ipb_...): the credential."},
+        names("Caller id, any US format; required", CALLER_ID, {"type": "string"}),
+        names("Payout in dollars (38.50)", PAYOUT, {"type": "string"}),
+        names("Payout in cents, instead of dollars", PAYOUT_CENTS, {"type": "integer", "minimum": 0}),
+        names("Call duration in seconds (or mm:ss)", DURATION, {"type": "string"}),
+        names("Buyer", BUYER, {"type": "string"}),
+        names("The platform's call id: repeats with it count once", CALL_ID, {"type": "string"}),
+        names("When the call happened (ISO 8601 or Unix seconds; default now)", CALL_TIME, {"type": "string"}),
+    ]
+    result = {"type": "object", "required": ["outcome", "postback_id"], "properties": {
+        "outcome": {"type": "string", "enum": ["matched", "unmatched", "duplicate", "replaced"]},
+        "postback_id": {"type": "string", "format": "uuid"},
+        "transfer_id": {"type": ["string", "null"], "format": "uuid"},
+        "lead_id": {"type": ["string", "null"], "format": "uuid"},
+        "payout_cents": {"type": ["integer", "null"]},
+        "previous_payout_cents": {"type": ["integer", "null"]}}}
+    answers = {
+        "200": {"description": "Matched to a transfer (or a repeat: duplicate; or a new amount for a known call "
+                               "id: replaced, with previous_payout_cents).",
+                "content": {"application/json": {"schema": result}}},
+        "202": {"description": "No transfer within 4 hours yet: kept, and matched when the transfer arrives.",
+                "content": {"application/json": {"schema": result}}},
+        "400": _error("Malformed body."),
+        "401": _error("Missing, unknown or revoked token."),
+        "413": _error("Body too large."),
+        "415": _error("Unsupported content type."),
+        "422": _error("A bad value (payout, caller id, duration, time): see fields. Nothing stored."),
+        "503": _error("The database is unavailable.", _RETRY),
+    }
+    free_form = {"type": "object", "additionalProperties": True}
+    group = {"type": "object", "properties": {
+        "group": {"type": ["string", "null"]},
+        **{name: {"type": "integer"} for name in ("received", "leads", "duplicates", "ineligible", "queued",
+                                                  "dialed", "qualified", "transferred", "revenue_cents")},
+        "ineligible_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "revenue_per_lead_cents": {"type": "number"}}}
+    return {
+        "/v1/postbacks/calls": {
+            "get": {"operationId": "postbackGet", "summary": "A buyer platform reports what a call paid.",
+                    "parameters": postback_params, "responses": answers},
+            "post": {"operationId": "postbackPost", "summary": "The same, with the fields in a form or JSON body.",
+                     "parameters": postback_params[:1],
+                     "requestBody": {"required": False, "content": {
+                         "application/json": {"schema": free_form},
+                         "application/x-www-form-urlencoded": {"schema": free_form}}},
+                     "responses": answers},
+        },
+        "/v1/stats": {"get": {
+            "operationId": "stats", "summary": "Leads, duplicates, held, queued, dialed, qualified, transferred and "
+                                               "revenue per group (scope read).",
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "from", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Leads created at or after (ISO 8601 or Unix seconds; default: 30 days before to)."},
+                {"name": "to", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "Leads created before (default: now). At most 366 days after from."},
+                {"name": "group_by", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": list(GROUPS)}, "description": "Default: day (UTC)."},
+            ],
+            "responses": {
+                "200": {"description": "One row per group.", "headers": _RATE_HEADERS, "content": {
+                    "application/json": {"schema": {"type": "object", "properties": {
+                        "from": {"type": "string"}, "to": {"type": "string"}, "group_by": {"type": "string"},
+                        "groups": {"type": "array", "items": group}}}}}},
+                "422": _error("A bad range or group.", _RATE_HEADERS),
+                **_AUTH_ERRORS,
+            },
+        }},
     }
 
 

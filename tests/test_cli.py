@@ -114,3 +114,32 @@ def test_psql_scripts_do_the_same(database_url, client):
 
 def test_migrate_command_reports_nothing_to_apply(l2i):
     assert l2i("migrate") == (0, ["nothing to apply"], "")
+
+
+def test_postback_token_rematch_and_lead_find(l2i, accounts, client, db, database_url):
+    account_id, key = accounts.with_key()
+    code, out, _ = l2i("postback-token", "create", account_id, "--name", "ringba")
+    token = out[-1]
+    assert code == 0 and re.fullmatch(r"l2ipb_[0-9a-f]{64}", token) and token in out[-2]
+    waiting = client.simulate_get("/v1/postbacks/calls", params={"token": token, "caller_id": "2125550700",
+                                                                 "payout": "12.34"})
+    assert waiting.status_code == 202
+    lead_id = client.simulate_post("/v1/leads", json={"phone": "2125550700", "source": "web"},
+                                   headers=bearer(key)).json["lead_id"]
+    db.execute("ALTER TABLE transfers DISABLE TRIGGER transfers_match_postbacks")
+    try:
+        db.execute("INSERT INTO transfers (lead_id, account_id, destination, caller_id, transferred_at) "
+                   "VALUES (%s, %s, '+18005550000', '+12125550700', now())", (lead_id, account_id))
+    finally:
+        db.execute("ALTER TABLE transfers ENABLE TRIGGER transfers_match_postbacks")
+    assert l2i("postbacks", "rematch", account_id)[1] == ["matched 1"]
+    code, out, _ = l2i("lead", "find", account_id, "(212) 555-0700")
+    assert code == 0 and len(out) == 2
+    row = dict(zip(out[0].split("\t"), out[1].split("\t")))
+    assert (row["id"], row["source"], row["payout_cents"]) == (lead_id, "web", "1234")
+    code, out, _ = psql(database_url, "lead_find", account_id=account_id, phone="212.555.0700")
+    assert code == 0 and out[0].startswith(lead_id)
+    assert l2i("postback-token", "revoke", token)[0] == 0
+    assert client.simulate_get("/v1/postbacks/calls", params={"token": token, "caller_id": "2125550700"}).status_code == 401
+    code, _, err = l2i("postback-token", "revoke", token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1")
+    assert code == 1 and "no such postback token" in err
