@@ -189,7 +189,9 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> Lea
             values[name] = _convert(BY_NAME[name], value)
         except FieldError as exc:
             exc.field = where
-            errors.append(exc)
+            # Drop the traceback and context: they hold frames whose locals hold exc (cycles only the GC frees).
+            exc.__context__ = None
+            errors.append(exc.with_traceback(None))
             values[name] = exc
     if values.get("phone") is None:
         errors.append(FieldError("phone", "required", "is required"))

@@ -302,3 +302,20 @@ def test_non_us_number_with_a_state_gets_that_states_window(client, key, dictdb)
     assert row["gates"]["calling_window"]["zones"] == ["America/New_York", "America/Chicago"]
     no_state = lead_row(dictdb, post(client, key, consented("+33 1 42 68 53 00")).json["lead_id"])
     assert no_state["reasons"] == ["not_us_number"] and no_state["gates"]["calling_window"]["zones"] == []
+
+
+def test_a_refused_lead_leaves_no_reference_cycle():
+    """A 422 must not leave garbage for the cycle collector (an import of many bad rows would pile it up)."""
+    import gc
+
+    from l2i.fields import ValidationError, parse_lead
+
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(50):
+            with pytest.raises(ValidationError):
+                parse_lead({"phone": "12", "email": "bad", "state": "ZZ"})
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
