@@ -329,8 +329,23 @@ def _storable(text: str) -> bool:
     return True
 
 
+TIMESTAMP_YEARS = (1900, 9998)  # an instant outside these years (in UTC) is no time a lead, call or report has
+
+
 def parse_timestamp(value: str) -> datetime | None:
-    """ISO 8601 (UTC when no offset is given) or Unix seconds/milliseconds; None if it is neither."""
+    """ISO 8601 (UTC when no offset is given) or Unix seconds/milliseconds; None if it is neither, or if it
+    lies outside TIMESTAMP_YEARS (year 1 with an offset east of UTC cannot even be moved to UTC: OverflowError)."""
+    parsed = _parse_timestamp(value)
+    if parsed is None:
+        return None
+    try:
+        year = parsed.astimezone(timezone.utc).year
+    except OverflowError:
+        return None
+    return parsed if TIMESTAMP_YEARS[0] <= year <= TIMESTAMP_YEARS[1] else None
+
+
+def _parse_timestamp(value: str) -> datetime | None:
     text = value.strip()
     if re.fullmatch(r"\d{9,10}(\.\d+)?", text):
         return datetime.fromtimestamp(float(text), timezone.utc)

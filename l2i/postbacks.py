@@ -147,7 +147,7 @@ def _check_amount(cents: int, name: str, errors: list[FieldError]) -> int | None
 
 
 def _seconds(text: str) -> int | None:
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if re.fullmatch(r"\d{1,9}(\.\d+)?", text):  # more digits: float() is inf, and round(inf) raises
         value = round(float(text))
     elif re.fullmatch(r"(\d+:)?\d{1,2}:\d{2}", text):
         parts = [int(p) for p in text.split(":")]

@@ -58,7 +58,7 @@ def whole_number(body: dict, name: str, low: int, high: int, default: int, error
     value = body.get(name)
     if value is None or value == "":
         return default
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 9:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) <= 9:
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         errors.append(FieldError(name, "invalid_type", "must be a whole number"))

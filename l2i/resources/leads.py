@@ -12,7 +12,7 @@ import falcon
 from l2i import intake, sql
 from l2i.bodies import body_fields, query_fields
 from l2i.errors import APIError, FieldError, validation_failed
-from l2i.fields import LEAD_COLUMNS, ValidationError, parse_lead, parse_timestamp
+from l2i.fields import LEAD_COLUMNS, ValidationError, first_bad_text, parse_lead, parse_timestamp
 
 # The lead state machine (sql/migrations/0003_dialing.sql: leads_status_check, l2i_lead_transition_allowed).
 STATUSES = ("new", "ineligible", "dialing", "qualified", "transferred", "not_interested", "not_qualified",
@@ -124,11 +124,13 @@ def _page_params(query: dict) -> tuple[dict, list[FieldError]]:
     params = {"status": _single(query, "status", errors), "source": _single(query, "source", errors)}
     if params["status"] is not None and params["status"] not in STATUSES:
         errors.append(FieldError("status", "invalid", f"must be one of: {', '.join(STATUSES)}"))
+    if params["source"] is not None and first_bad_text(params["source"]) is not None:
+        errors.append(FieldError("source", "invalid", "may not contain NUL bytes"))
 
     raw_limit = _single(query, "limit", errors)
     limit = PAGE_DEFAULT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+        if not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= PAGE_MAX:
             errors.append(FieldError("limit", "invalid", f"must be a whole number from 1 to {PAGE_MAX}"))
         else:
             limit = int(raw_limit)

@@ -60,7 +60,7 @@ class SuppressionsCollection:
         limit = PAGE_DEFAULT
         raw_limit = query.get("limit")
         if raw_limit is not None:
-            if not isinstance(raw_limit, str) or not raw_limit.isdigit() or not 1 <= int(raw_limit) <= PAGE_MAX:
+            if not isinstance(raw_limit, str) or not (raw_limit.isascii() and raw_limit.isdigit()) or not 1 <= int(raw_limit) <= PAGE_MAX:
                 errors.append(FieldError("limit", "invalid", f"must be a whole number from 1 to {PAGE_MAX}"))
             else:
                 limit = int(raw_limit)
