@@ -109,7 +109,7 @@ for _field in FIELDS:
 
 _NESTED = re.compile(r"^(consent|custom)(?:\[([^\]]+)\]|\.(.+))$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_ZIP = re.compile(r"^\d{5}(?:-?\d{4})?$")
+_ZIP = re.compile(r"^[0-9]{5}(?:-?[0-9]{4})?$")
 
 
 @dataclass
@@ -347,9 +347,9 @@ def parse_timestamp(value: str) -> datetime | None:
 
 def _parse_timestamp(value: str) -> datetime | None:
     text = value.strip()
-    if re.fullmatch(r"\d{9,10}(\.\d+)?", text):
+    if re.fullmatch(r"[0-9]{9,10}(\.[0-9]+)?", text):
         return datetime.fromtimestamp(float(text), timezone.utc)
-    if re.fullmatch(r"\d{12,13}", text):
+    if re.fullmatch(r"[0-9]{12,13}", text):
         return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
     try:
         parsed = datetime.fromisoformat(text.replace("z", "Z"))

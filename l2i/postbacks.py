@@ -32,7 +32,7 @@ CALL_TIME = ("call_time", "timestamp", "call_start", "start_time", "call_date", 
 
 MAX_PAYOUT_CENTS = 10_000_000  # $100,000 for one call: anything above is a mistake, not revenue
 _UNFILLED = re.compile(r"^\s*\[[^\]]*\]\s*$")
-_DOLLARS = re.compile(r"^\$?\s*(\d{1,12}(?:\.\d*)?|\.\d+)$")
+_DOLLARS = re.compile(r"^\$?\s*([0-9]{1,12}(?:\.[0-9]*)?|\.[0-9]+)$")
 
 
 @dataclass
@@ -47,10 +47,14 @@ class Postback:
 
 
 def _pick(fields: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | None:
-    """The first of names the platform sent with a usable value: (the name as sent, the value)."""
+    """The first of names the platform sent with a usable value: (the name as sent, the value). A name sent
+    twice (?call_id=a&call_id=b) comes back with its list of values, for the caller to refuse."""
     by_squashed: dict[str, tuple[str, Any]] = {}
     for key, value in fields.items():
-        if value is None or isinstance(value, (dict, list)):
+        if value is None or isinstance(value, dict):
+            continue
+        if isinstance(value, list):
+            by_squashed.setdefault(squash(key), (key, value))
             continue
         text = str(value).strip()
         if text == "" or _UNFILLED.match(text):
@@ -66,6 +70,12 @@ def _pick(fields: dict[str, Any], names: tuple[str, ...]) -> tuple[str, Any] | N
 def parse(fields: dict[str, Any]) -> Postback:
     """Read a postback's fields; raises a list of FieldError (as PostbackInvalid) naming each bad one."""
     errors: list[FieldError] = []
+    for names in (CALLER_ID, PAYOUT_CENTS, PAYOUT, DURATION, CALL_TIME, CALL_ID, BUYER):
+        picked = _pick(fields, names)
+        if picked is not None and isinstance(picked[1], list):
+            errors.append(FieldError(picked[0], "repeated", "must be given once"))
+    if errors:
+        raise PostbackInvalid(errors)
 
     caller = _pick(fields, CALLER_ID)
     caller_id = None
@@ -83,7 +93,7 @@ def parse(fields: dict[str, Any]) -> Postback:
     dollars = _pick(fields, PAYOUT) if cents is None else None
     if cents is not None:
         text = str(cents[1]).strip()
-        if isinstance(cents[1], bool) or not re.fullmatch(r"-?\d+(\.0+)?", text):
+        if isinstance(cents[1], bool) or not re.fullmatch(r"-?[0-9]+(\.0+)?", text):
             errors.append(FieldError(cents[0], "invalid", "must be a whole number of cents"))
         else:
             payout_cents = _check_amount(int(Decimal(text)), cents[0], errors)
@@ -147,9 +157,9 @@ def _check_amount(cents: int, name: str, errors: list[FieldError]) -> int | None
 
 
 def _seconds(text: str) -> int | None:
-    if re.fullmatch(r"\d{1,9}(\.\d+)?", text):  # more digits: float() is inf, and round(inf) raises
+    if re.fullmatch(r"[0-9]{1,9}(\.[0-9]+)?", text):  # more digits: float() is inf, and round(inf) raises
         value = round(float(text))
-    elif re.fullmatch(r"(\d+:)?\d{1,2}:\d{2}", text):
+    elif re.fullmatch(r"([0-9]+:)?[0-9]{1,2}:[0-9]{2}", text):
         parts = [int(p) for p in text.split(":")]
         value = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
     else:

@@ -126,3 +126,16 @@ def test_request_id_is_echoed_or_made(client):
     assert client.simulate_get("/healthz", headers={"X-Request-Id": "abc-123"}).headers["x-request-id"] == "abc-123"
     made = client.simulate_get("/healthz", headers={"X-Request-Id": "bad id with spaces"}).headers["x-request-id"]
     assert made != "bad id with spaces" and len(made) == 32
+
+
+def test_a_late_request_from_the_previous_minute_never_reopens_the_window(client, accounts, db):
+    """A request whose transaction started before the minute turned (it waited on the counter's row lock)
+    counts in the newer window instead of resetting it."""
+    _, key = accounts.with_key(rate_limit=2)
+    within_one_window()
+    assert client.simulate_get("/v1/leads", headers=bearer(key)).status_code == 200
+    # Move the key's window one minute into the future: this minute's requests are now the "late" ones.
+    db.execute("UPDATE rate_limit_windows SET window_start = window_start + interval '1 minute' "
+               "WHERE api_key_id = (SELECT id FROM api_keys WHERE key_hash = sha256(%s::bytea))", (key.encode(),))
+    assert client.simulate_get("/v1/leads", headers=bearer(key)).headers["x-ratelimit-remaining"] == "0"
+    assert client.simulate_get("/v1/leads", headers=bearer(key)).status_code == 429

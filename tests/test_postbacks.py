@@ -233,3 +233,17 @@ def test_rematch_picks_up_transfers_recorded_out_of_band(buyer):
     assert buyer.db.execute("SELECT l2i_postbacks_rematch(%s)", (buyer.account_id,)).fetchone()[0] == 1
     assert buyer.payout(transfer_id) == 400
     assert buyer.db.execute("SELECT transfer_id::text FROM postbacks WHERE id = %s", (waiting,)).fetchone()[0] == transfer_id
+
+
+@pytest.mark.parametrize("query", ["call_id=a&call_id=b", "caller_id=5551230012&caller_id=5551230013",
+                                   "payout=1&payout=2"])
+def test_a_repeated_postback_field_is_422_not_silently_dropped(buyer, query):
+    base = "caller_id=5551230012&" if not query.startswith("caller_id") else ""
+    response = buyer.client.simulate_get("/v1/postbacks/calls", query_string=f"token={buyer.token}&{base}{query}")
+    assert response.status_code == 422
+    assert response.json["error"]["fields"][0]["code"] == "repeated"
+
+
+def test_non_ascii_digits_are_not_amounts(buyer):
+    response = buyer.hit(caller_id="5551230014", payout="\u0661")
+    assert response.status_code == 422 and response.json["error"]["fields"][0]["field"] == "payout"

@@ -6,6 +6,8 @@
 -- statement. No row: unknown or revoked key. The counter row is locked only for this statement (autocommit),
 -- never across the request's own work, and the table is unlogged, so the commit waits for no WAL flush.
 -- The first hit of a window also stamps api_keys.last_used_at (once a minute per key, not every request).
+-- Windows only move forward: a request whose transaction began in the previous minute but got the row after
+-- the next window opened counts in the newer window, never resets it (greatest, >=).
 WITH k AS (
     SELECT id, account_id, prefix, scopes, rate_limit
     FROM api_keys
@@ -14,8 +16,8 @@ WITH k AS (
     INSERT INTO rate_limit_windows AS w (api_key_id, window_start, hits)
     SELECT k.id, date_trunc('minute', now()), 1 FROM k
     ON CONFLICT ON CONSTRAINT rate_limit_windows_pkey DO UPDATE
-        SET hits = CASE WHEN w.window_start = excluded.window_start THEN w.hits + 1 ELSE 1 END,
-            window_start = excluded.window_start
+        SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+            window_start = greatest(w.window_start, excluded.window_start)
     RETURNING w.hits, w.window_start
 ), touched AS (
     UPDATE api_keys SET last_used_at = now()
