@@ -1,6 +1,7 @@
 # gunicorn settings for l2i. `gunicorn -c gunicorn.conf.py` starts the service; the environment overrides:
 #   L2I_BIND      address to listen on              (default 127.0.0.1:8000; behind nginx, keep it on loopback)
-#   L2I_WORKERS   worker processes                  (default 2 x cores + 1)
+#   L2I_WORKERS   worker processes                  (default: one per core)
+#   L2I_THREADS   request threads in each worker    (default 8; also the default L2I_POOL_SIZE)
 #   L2I_LOG_LEVEL gunicorn's and l2i's log level    (default info)
 # Database settings (DATABASE_URL, L2I_POOL_SIZE, ...) are read by the app itself: see README.md.
 import multiprocessing
@@ -10,21 +11,31 @@ wsgi_app = "l2i.app:get_app()"
 
 bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 
-# Sync workers: every request is a short CPU burst (parse, validate) plus one or two database round trips,
-# so a process per core, plus one, keeps both cores busy while others wait on PostgreSQL. Each worker opens
-# its own connection pool after the fork (get_app runs in the worker; preload_app stays off).
-worker_class = "sync"
-workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count() * 2 + 1))
+# Threaded workers, one process per core, 8 threads each, and a pool of as many connections as threads (so a
+# thread never waits for a connection while the database is healthy). Chosen by measurement (`make bench`,
+# intake at 32 connections, 2 cores shared with wrk and PostgreSQL, bench/RESULTS.md): sync workers (2 x cores
+# + 1) did 360-460 req/s; gthread 2 x 8 did 770-800 req/s with a lower p99, 2 x 16 and 3 x 4 did no better,
+# 5 x 2 and 5 x 4 worse. Two things make the difference: keep-alive (a sync worker closes the connection after
+# every request; gthread without keep-alive still did 670-690 req/s) and fewer processes contending for two
+# cores. Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
+worker_class = "gthread"
+workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count()))
+threads = int(os.environ.get("L2I_THREADS", 8))
+os.environ.setdefault("L2I_POOL_SIZE", str(threads))  # read by l2i.config in each worker
 
-# A request that takes longer than this is killed and its worker replaced: the database timeouts
-# (statement 5 s, pool wait 3 s, connect 3 s) answer 503 long before it.
+# gthread answers the arbiter's heartbeat from its main thread, so `timeout` kills a wedged worker process,
+# not a slow request: what bounds a request are the database timeouts (statement 5 s, pool wait 3 s, connect
+# 3 s), which answer 503 (tests/test_faults.py).
 timeout = 30
 graceful_timeout = 20
 keepalive = 5
 
-# Recycle workers now and then, with jitter so they do not all restart together.
-max_requests = 20000
-max_requests_jitter = 2000
+# Recycle workers now and then, with jitter so they do not all restart together: a guard against a slow leak,
+# not a need (worker RSS stays flat over a 5-minute intake run, bench/RESULTS.md). At 20,000 a worker was
+# replaced about every minute under load, each time costing a cold start (~0.5 s of CPU, new connections,
+# statements prepared again) and a p99 spike; at 500,000 it happens every 20-30 minutes at full load.
+max_requests = 500000
+max_requests_jitter = 50000
 
 # Logs to stderr. gunicorn's access log stays off: l2i logs one line per request itself (l2i.access), without
 # the query string (postback tokens travel in it) and without keys.

@@ -39,7 +39,11 @@ def parse(source: str) -> dict[str, Query]:
         name = header["name"]
         if name in queries:
             raise ValueError(f"query {name!r} is defined twice")
-        queries[name] = Query(name, header["card"], " ".join(doc_lines), body)
+        # The text sent to PostgreSQL leaves the description out (it is in doc): shorter on the wire, and psycopg
+        # caches the conversion of a query only up to 4096 characters (lead_intake with its description is
+        # longer; converting it on every call cost about 0.1 ms per intake, measured by bench/).
+        text = "\n".join(body.splitlines()[len(doc_lines):]).strip()
+        queries[name] = Query(name, header["card"], " ".join(doc_lines), text)
     return queries
 
 

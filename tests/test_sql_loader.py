@@ -42,3 +42,12 @@ def test_no_placeholder_or_percent_sign_hides_in_a_comment():
         for line in query.text.splitlines():
             if line.lstrip().startswith("--"):
                 assert "%" not in line, f"{query.name}: {line}"
+
+
+def test_the_text_sent_leaves_the_description_out_and_stays_within_psycopgs_cache():
+    queries = sql.parse("-- name: first :one\n-- The first one.\n-- name-like words stay in the doc.\nSELECT 1;\n")
+    assert queries["first"].text == "SELECT 1;"
+    from psycopg._queries import MAX_CACHED_STATEMENT_LENGTH
+    for name in ("key_hit", "lead_intake"):
+        # Longer, and psycopg converts the query again on every call (about 0.1 ms per intake): see l2i/sql.py.
+        assert len(sql.QUERIES[name].text.encode()) <= MAX_CACHED_STATEMENT_LENGTH, name

@@ -1,0 +1,499 @@
+"""`make bench`: how fast intake is next to its own SQL and its framework, on this machine, in one run.
+
+Everything runs here and talks to 127.0.0.1 only: a scratch database (created, dropped at the end), the real
+gunicorn with the production config (gunicorn.conf.py), wrk as the load generator (bench/intake.lua, get.lua),
+pgbench for the SQL floor. Prints the figures and writes bench/RESULTS.md; asserts nothing about time.
+
+1. intake: POST /v1/leads at 16, 32, 64 connections (20 keys, 95% new numbers, 5% duplicates)
+2. floor: the statements one intake sends (key_hit, lead_intake), same data mix, pgbench -M prepared
+3. ceiling: bench/ceiling_app.py (parse the same body, answer 201) under the same gunicorn config
+4. L = 1 / (1/floor + 1/ceiling) and the ratios intake/L, intake/floor, intake/ceiling
+5. GET /v1/leads?limit=50 on an account with 1,000,000 leads
+6. worker RSS over an intake run of --soak seconds (SOAK=300 for the 5-minute run)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.types.json import Jsonb
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from gunicorn_server import running_gunicorn  # noqa: E402
+from l2i import intake, sql  # noqa: E402
+from l2i.config import Config  # noqa: E402
+from l2i.fields import parse_lead  # noqa: E402
+from l2i.migrate import migrate  # noqa: E402
+
+OUT = BENCH / "out"
+KEYS = 20
+CONNECTIONS = (16, 32, 64)
+GET_CONNECTIONS = (4, 32)
+ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import")
+# Texas area codes (the bodies say state TX): each run posts under its own, so no run repeats an earlier number.
+AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903")
+# The body intake.lua sends, for the floor's parameters (the phone varies per request).
+BODY = {"source": "vendor-a", "first_name": "Jane", "last_name": "Doe", "phone": "2142000001",
+        "email": "jane.doe@example.com", "state": "TX", "zip": "75201", "city": "Dallas", "address1": "1 Main St",
+        "utm_source": "google", "utm_campaign": "spring-quotes", "sub_id": "pub-1234",
+        "consent": {"consent_timestamp": "2026-07-05T12:00:00Z", "consent_text_version": "webform-v2",
+                    "source_url": "https://example.com/quote", "ip": "203.0.113.7",
+                    "user_agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 "
+                                  "Safari/537.36",
+                    "trustedform_cert_url": "https://cert.trustedform.com/0123456789abcdef0123456789abcdef01234567"}}
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- the database --------------------------------------------------------------------------------------------
+
+# An experiment, off by default (--plpgsql-window): the calling-window functions of 0002_calling_rules.sql as
+# PL/pgSQL with the same query inside. PostgreSQL 15 plans a LANGUAGE sql function's body on every call (it is
+# not inlinable), while PL/pgSQL caches the plan per session; this shows what that would buy.
+_PLPGSQL = """
+SELECT format('CREATE OR REPLACE FUNCTION %s(%s) RETURNS %s LANGUAGE plpgsql STABLE PARALLEL SAFE AS %L',
+              p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
+              'BEGIN RETURN (' || rtrim(btrim(p.prosrc, E' \\n'), ';') || '); END')
+FROM pg_proc AS p
+WHERE p.proname IN ('l2i_next_call_time', 'l2i_call_allowed') AND p.prolang = (SELECT oid FROM pg_language
+                                                                                 WHERE lanname = 'sql')
+"""
+
+
+class Database:
+    def __init__(self, base_url: str, plpgsql_window: bool = False):
+        self.plpgsql_window = plpgsql_window
+        self.base_url = base_url
+        self.name = f"l2i_bench_{uuid.uuid4().hex[:8]}"
+        self.url = make_conninfo(base_url, dbname=self.name)
+
+    def __enter__(self):
+        with psycopg.connect(make_conninfo(self.base_url, dbname="postgres"), autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{self.name}"')
+        migrate(self.url)
+        if self.plpgsql_window:
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                for (statement,) in conn.execute(_PLPGSQL).fetchall():
+                    conn.execute(statement)
+        return self
+
+    def __exit__(self, *exc):
+        with psycopg.connect(make_conninfo(self.base_url, dbname="postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def keys(self, count: int) -> list[dict]:
+        """count accounts with one key each (rate limit 1,000,000 a minute): key, hash, account and key ids."""
+        made = []
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for i in range(count):
+                account_id = conn.execute("SELECT l2i_account_create(%s)", (f"bench {i}",)).fetchone()[0]
+                key = conn.execute("SELECT l2i_key_create(%s, ARRAY['write','read'], 1000000, 'bench')",
+                                   (account_id,)).fetchone()[0]
+                key_id, key_hash = conn.execute("SELECT id, key_hash FROM api_keys WHERE account_id = %s",
+                                                (account_id,)).fetchone()
+                made.append({"key": key, "account_id": str(account_id), "key_id": str(key_id),
+                             "key_hash": "\\x" + bytes(key_hash).hex()})
+        return made
+
+
+# --- wrk -----------------------------------------------------------------------------------------------------
+
+def wrk(url: str, script: str, connections: int, seconds: int, env: dict) -> dict:
+    args = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(BENCH / script), url]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 60,
+                          env={**os.environ, "L2I_BENCH_DIR": str(BENCH), **env})
+    line = next((l for l in done.stdout.splitlines() if l.startswith("WRKJSON ")), None)
+    if done.returncode != 0 or line is None:
+        raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    result = json.loads(line.removeprefix("WRKJSON "))
+    statuses = {int(k): v for k, v in result["statuses"].items()}
+    result["statuses"] = statuses
+    result["created"] = statuses.get(201, 0)
+    result["duplicates"] = statuses.get(200, 0)
+    result["errors"] = result["socket_errors"] + sum(n for s, n in statuses.items() if not 200 <= s < 300)
+    return result
+
+
+def intake_env(keys: list[dict], run: int) -> dict:
+    return {"L2I_BENCH_KEYS": ",".join(k["key"] for k in keys), "L2I_BENCH_AREA": AREAS[run % len(AREAS)]}
+
+
+# --- pgbench: the SQL floor ----------------------------------------------------------------------------------
+
+class Capture:
+    """Stands in for a connection: records what l2i.intake.submit sends, answers 'created'."""
+
+    def __init__(self):
+        self.sent: list[tuple[str, dict]] = []
+
+    def execute(self, text, params):
+        self.sent.append((text, params))
+        return self
+
+    def fetchone(self):
+        return {"id": None, "status": "new", "reasons": [], "created": True, "dedupe_open": True,
+                "not_before": None}
+
+
+def _pg_literal(value) -> str:
+    if isinstance(value, Jsonb):
+        return json.dumps(value.obj, separators=(",", ":"))
+    if isinstance(value, (list, tuple)):
+        return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in value) + "}"
+    return str(value)
+
+
+def floor_scripts(keys: list[dict]) -> tuple[list[Path], list[str]]:
+    """One pgbench script per key (chosen at random, like wrk's keys), sending the statements intake sends, with
+    the parameters intake builds for BODY. Returns the script paths and the -D options.
+
+    The phone is the only parameter that varies: `('+' || :ph)` (pgbench variables are numbers). Parameters
+    psycopg sends typed (uuid, jsonb, text[]) get an explicit cast, since pgbench sends untyped parameters;
+    parameters that are None become NULL."""
+    capture = Capture()
+    intake.submit(capture, account_id=uuid.UUID(int=0), api_key_id=uuid.UUID(int=0), lead=parse_lead(BODY, {}))
+    (text, params), = capture.sent
+    defines = []
+    for name, value in params.items():
+        if name not in ("phone", "account_id", "api_key_id") and value is not None:
+            defines += ["-D", f"p_{name}={_pg_literal(value)}"]
+    casts = {name: "::jsonb" if isinstance(v, Jsonb) else "::text[]" if isinstance(v, (list, tuple)) else ""
+             for name, v in params.items()}
+
+    def lead_sql(k: int) -> str:
+        def sub(match):
+            name = match[1]
+            if name == "phone":
+                return "('+' || :ph)"
+            if name == "account_id":
+                return f":acct{k}::uuid"
+            if name == "api_key_id":
+                return f":kid{k}::uuid"
+            if params[name] is None:
+                return "NULL"
+            return f":p_{name}{casts[name]}"
+        return re.sub(r"%\((\w+)\)s", sub, text)
+
+    key_hit = sql.QUERIES["key_hit"].text
+    OUT.mkdir(exist_ok=True)
+    paths = []
+    for k, key in enumerate(keys):
+        defines += ["-D", f"kh{k}={key['key_hash']}", "-D", f"acct{k}={key['account_id']}",
+                    "-D", f"kid{k}={key['key_id']}", "-D", f"s{k}=0"]
+        script = "\n".join([
+            f"-- key {k}: 5% of posts repeat this client's last number for the key, 95% are new numbers",
+            r"\set r random(1, 100)",
+            rf"\if :r <= 5 and :s{k} > 0",
+            r"\else",
+            rf"\set s{k} :s{k} + 1",
+            r"\endif",
+            rf"\set ph :base + :client_id * 50000 + :s{k}",
+            re.sub(r"%\(key_hash\)s", f":kh{k}", key_hit).rstrip().rstrip(";") + ";",
+            lead_sql(k).rstrip().rstrip(";") + ";",
+            "",
+        ])
+        path = OUT / f"floor_{k:02d}.sql"
+        path.write_text(script)
+        paths.append(path)
+    return paths, defines
+
+
+def pgbench(db: Database, scripts: list[Path], defines: list[str], clients: int, seconds: int, run: int) -> dict:
+    base = 10_000_000_000 + int(AREAS[run % len(AREAS)]) * 10_000_000 + 2_000_000
+    args = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", "2", "-T", str(seconds),
+            "-D", f"base={base}", *defines]
+    for path in scripts:
+        args += ["-f", f"{path}@1"]
+    args.append(db.url)
+    done = subprocess.run(args, capture_output=True, text=True, timeout=seconds + 120)
+    tps = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", done.stdout)
+    latency = re.search(r"latency average = ([0-9.]+) ms", done.stdout)
+    failed = re.search(r"number of failed transactions: (\d+)", done.stdout)
+    if done.returncode != 0 or not tps:
+        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    return {"tps": float(tps[1]), "latency_ms": float(latency[1]) if latency else None,
+            "failed": int(failed[1]) if failed else 0}
+
+
+# --- memory --------------------------------------------------------------------------------------------------
+
+def rss_kb(pid: int) -> int | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+class RSSSampler(threading.Thread):
+    def __init__(self, base_url, every_s: float, stop_after_s: float):
+        super().__init__(daemon=True)
+        self.base_url, self.every_s, self.stop_after_s = base_url, every_s, stop_after_s
+        self.samples: dict[int, list[tuple[float, int]]] = {}
+        self.stop = threading.Event()
+
+    def run(self):
+        started = time.monotonic()
+        while not self.stop.is_set() and time.monotonic() - started < self.stop_after_s:
+            now = time.monotonic() - started
+            for pid in self.base_url.worker_pids():
+                kb = rss_kb(pid)
+                if kb:
+                    self.samples.setdefault(pid, []).append((now, kb))
+            self.stop.wait(self.every_s)
+
+    def summary(self) -> list[dict]:
+        """Per worker: RSS at its first and last sample (a worker replaced by max_requests shows as two rows,
+        the second starting small: a fresh fork)."""
+        rows = []
+        for pid, samples in sorted(self.samples.items(), key=lambda item: item[1][0][0]):
+            first, last = samples[0][1], samples[-1][1]
+            rows.append({"pid": pid, "samples": len(samples), "from_s": round(samples[0][0]),
+                         "to_s": round(samples[-1][0]), "first_mb": first / 1024, "last_mb": last / 1024,
+                         "max_mb": max(kb for _, kb in samples) / 1024, "change_pct": 100 * (last - first) / first})
+        return rows
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+def server_env() -> dict:
+    # The production defaults, except what the environment of `make bench` overrides (L2I_WORKERS, ...).
+    env = {"L2I_LOG_LEVEL": os.environ.get("L2I_LOG_LEVEL", "info")}
+    for name in ("L2I_POOL_SIZE", "L2I_POOL_TIMEOUT", "L2I_STATEMENT_TIMEOUT_MS", "L2I_WORKER_CLASS",
+                 "L2I_THREADS", "L2I_MAX_REQUESTS"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env
+
+
+def workers_setting():
+    return int(os.environ["L2I_WORKERS"]) if os.environ.get("L2I_WORKERS") else None
+
+
+def load_million(db: Database, key: dict, rows: int) -> float:
+    started = time.perf_counter()
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("""
+            INSERT INTO leads (account_id, api_key_id, phone, status, reasons, source, first_name, last_name, state,
+                               gates, created_at, updated_at)
+            SELECT %(account_id)s, %(key_id)s, '+1' || (2000000000 + i)::text, 'new', '{}', 'bulk', 'Jane', 'Doe',
+                   'TX', '{}', now() - i * interval '1 second', now() - i * interval '1 second'
+            FROM generate_series(1, %(rows)s) AS i""", {**key, "rows": rows})
+        conn.execute("VACUUM ANALYZE leads")
+    return rows / (time.perf_counter() - started)
+
+
+def csv_import(url: str, key: str, rows: int, area: str) -> dict:
+    """POST /v1/leads/import with a CSV of `rows` new leads (quickstart columns with consent): rows/s over the
+    whole answer (the import streams its outcomes back, batch by batch)."""
+    import http.client
+    lines = ["phone,first_name,last_name,email,state,zip,source,consent_timestamp,consent_text_version"]
+    lines += [f"{area}{3000000 + i:07d},Jane,Doe,jane.doe@example.com,TX,75201,csv-bench,2026-07-05T12:00:00Z,"
+              "webform-v2" for i in range(rows)]
+    body = ("\n".join(lines) + "\n").encode()
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=600)
+    started = time.perf_counter()
+    conn.request("POST", "/v1/leads/import", body=body,
+                 headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"})
+    resp = conn.getresponse()
+    answer = resp.read()
+    seconds = time.perf_counter() - started
+    conn.close()
+    totals = json.loads(answer).get("totals") if resp.status == 200 else None
+    return {"status": resp.status, "rows": rows, "seconds": seconds, "rows_per_s": rows / seconds,
+            "totals": totals if totals is not None else answer[-300:].decode(errors="replace")}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15, help="length of each measurement (default 15)")
+    parser.add_argument("--soak", type=int, default=60, help="length of the memory run (default 60; 300 = 5 min)")
+    parser.add_argument("--leads", type=int, default=1_000_000, help="leads loaded for the GET measurement")
+    parser.add_argument("--import-rows", type=int, default=20_000, help="rows in the CSV import measurement")
+    parser.add_argument("--only", choices=("intake", "floor", "ceiling", "get", "soak", "import"), action="append",
+                        help="run only these parts (repeatable); RESULTS.md is written only by a full run")
+    parser.add_argument("--connections", type=int, action="append", help="override 16, 32, 64 (repeatable)")
+    parser.add_argument("--plpgsql-window", action="store_true",
+                        help="experiment: the calling-window functions as PL/pgSQL (see _PLPGSQL)")
+    args = parser.parse_args()
+    parts = set(args.only or ALL_PARTS)
+    conns = tuple(args.connections or CONNECTIONS)
+    for tool in ("wrk", "pgbench"):
+        if not shutil.which(tool):
+            raise SystemExit(f"{tool} is missing: `make bench` installs wrk; pgbench comes with PostgreSQL")
+    base_url = os.environ.get("DATABASE_URL") or Config.database_url
+    results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None}
+    env, workers = server_env(), workers_setting()
+    log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
+
+    if args.plpgsql_window:
+        log("EXPERIMENT: calling-window functions replaced by PL/pgSQL versions in the scratch database")
+    with Database(base_url, args.plpgsql_window) as db:
+        keys = db.keys(KEYS)
+        if "intake" in parts or "soak" in parts:
+            with running_gunicorn(db.url, env=env, workers=workers) as url:
+                log(f"gunicorn {url} workers {url.worker_pids()}")
+                warm = wrk(url, "intake.lua", 32, max(5, args.seconds // 3), intake_env(keys, 0))
+                log(f"warm-up: {warm['rps']:.0f} req/s, statuses {warm['statuses']}")
+                if "intake" in parts:
+                    for run, c in enumerate(conns, start=1):
+                        r = results["intake"][c] = wrk(url, "intake.lua", c, args.seconds, intake_env(keys, run))
+                        log(f"intake c={c}: {r['rps']:.0f} req/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
+                            f"errors {r['errors']} statuses {r['statuses']}")
+                if "soak" in parts and args.soak:
+                    sampler = RSSSampler(url, every_s=max(1.0, args.soak / 60), stop_after_s=args.soak + 30)
+                    sampler.start()
+                    r = wrk(url, "intake.lua", 32, args.soak, intake_env(keys, 7))
+                    sampler.stop.set()
+                    sampler.join()
+                    results["soak"] = {"wrk": r, "rss": sampler.summary(), "seconds": args.soak}
+                    log(f"soak {args.soak} s: {r['rps']:.0f} req/s p99 {r['p99_ms']:.1f} ms errors {r['errors']}")
+                    for row in results["soak"]["rss"]:
+                        log("  worker {pid}: {first_mb:.1f} -> {last_mb:.1f} MB (max {max_mb:.1f}, "
+                            "{change_pct:+.1f}%, {samples} samples {from_s}-{to_s} s)".format(**row))
+        if "import" in parts:
+            with running_gunicorn(db.url, env=env, workers=workers) as url:
+                r = results["import"] = csv_import(url, keys[0]["key"], args.import_rows, AREAS[9])
+                log(f"CSV import of {r['rows']} rows: {r['rows_per_s']:.0f} rows/s ({r['seconds']:.1f} s, "
+                    f"HTTP {r['status']}, totals {r['totals']})")
+        if "floor" in parts:
+            scripts, defines = floor_scripts(keys)
+            for run, c in enumerate(conns, start=4):
+                r = results["floor"][c] = pgbench(db, scripts, defines, c, args.seconds, run)
+                log(f"floor c={c}: {r['tps']:.0f} tps (latency {r['latency_ms']} ms, failed {r['failed']})")
+        if "ceiling" in parts:
+            with running_gunicorn(db.url, env=env, workers=workers, app="bench.ceiling_app:app") as url:
+                wrk(url, "intake.lua", 32, max(3, args.seconds // 5), intake_env(keys, 0))
+                for c in conns:
+                    r = results["ceiling"][c] = wrk(url, "intake.lua", c, args.seconds, intake_env(keys, 0))
+                    log(f"ceiling c={c}: {r['rps']:.0f} req/s p99 {r['p99_ms']:.1f} ms errors {r['errors']}")
+        if "get" in parts:
+            bulk = db.keys(1)[0]
+            rate = load_million(db, bulk, args.leads)
+            log(f"loaded {args.leads} leads at {rate:.0f} rows/s (one INSERT ... SELECT generate_series)")
+            with running_gunicorn(db.url, env=env, workers=workers) as url:
+                path = url + "/v1/leads?limit=50"
+                wrk(path, "get.lua", 32, max(3, args.seconds // 5), {"L2I_BENCH_KEYS": bulk["key"]})
+                results["get"] = {"leads": args.leads, "load_rows_per_s": rate, "by_connections": {}}
+                for c in GET_CONNECTIONS:
+                    r = results["get"]["by_connections"][c] = wrk(path, "get.lua", c, args.seconds,
+                                                                  {"L2I_BENCH_KEYS": bulk["key"]})
+                    log(f"GET /v1/leads?limit=50 on {args.leads} leads c={c}: {r['rps']:.0f} req/s "
+                        f"p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms errors {r['errors']}")
+
+    table = report(results, conns)
+    print(table)
+    if parts == set(ALL_PARTS) and not args.plpgsql_window and not args.connections:
+        write_results(table, args)
+    (OUT).mkdir(exist_ok=True)
+    (OUT / "last.json").write_text(json.dumps(results, indent=1, default=str))
+    return 0
+
+
+def report(results: dict, conns) -> str:
+    lines = ["| connections | intake req/s | p50 ms | p99 ms | errors | dup 200s | floor tps | ceiling req/s | "
+             "L | intake/L | intake/floor | intake/ceiling |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in conns:
+        i, f, ce = results["intake"].get(c), results["floor"].get(c), results["ceiling"].get(c)
+        limit = 1 / (1 / f["tps"] + 1 / ce["rps"]) if f and ce else None
+
+        def ratio(den):
+            return f"{i['rps'] / den:.2f}" if i and den else "-"
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            c, f"{i['rps']:.0f}" if i else "-", f"{i['p50_ms']:.1f}" if i else "-",
+            f"{i['p99_ms']:.1f}" if i else "-", i["errors"] if i else "-", i["duplicates"] if i else "-",
+            f"{f['tps']:.0f}" if f else "-", f"{ce['rps']:.0f}" if ce else "-", f"{limit:.0f}" if limit else "-",
+            ratio(limit), ratio(f["tps"] if f else None), ratio(ce["rps"] if ce else None)))
+    g = results.get("get")
+    if g:
+        lines += ["", f"GET /v1/leads?limit=50 with {g['leads']:,} leads in the account (loaded at "
+                      f"{g['load_rows_per_s']:,.0f} rows/s by one INSERT ... SELECT generate_series):", "",
+                  "| connections | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
+        for c, r in g["by_connections"].items():
+            lines.append(f"| {c} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+    s = results.get("soak")
+    if s:
+        w = s["wrk"]
+        lines += ["", f"Worker RSS over a {s['seconds']} s intake run at 32 connections ({w['rps']:.0f} req/s, "
+                      f"p99 {w['p99_ms']:.1f} ms, errors {w['errors']}):", "",
+                  "| worker pid | samples (s) | first MB | last MB | max MB | change |", "|---|---|---|---|---|---|"]
+        for row in s["rss"]:
+            lines.append("| {pid} | {samples} ({from_s}-{to_s}) | {first_mb:.1f} | {last_mb:.1f} | {max_mb:.1f} | "
+                         "{change_pct:+.1f}% |".format(**row))
+    imp = results.get("import")
+    if imp:
+        lines += ["", f"CSV import (POST /v1/leads/import, {imp['rows']:,} new leads, one request): "
+                      f"{imp['rows_per_s']:,.0f} rows/s, HTTP {imp['status']}, totals {imp['totals']}."]
+    lines += ["", "Queue claim leads/s with 8 claimers: not measured yet (see Notes)."]
+    return "\n".join(lines)
+
+
+def write_results(table: str, args) -> None:
+    path = BENCH / "RESULTS.md"
+    previous = path.read_text() if path.exists() else ""
+    history = re.findall(r"^- \d{4}-\d\d-\d\d .*$", previous.split("## History", 1)[1], re.M) if "## History" in \
+        previous else []
+    notes = previous.split("<!-- notes -->", 2)[1] if previous.count("<!-- notes -->") == 2 else "\n"
+    now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    row32 = next((l for l in table.splitlines() if l.startswith("| 32 |")), "")
+    cells = [c.strip() for c in row32.strip("|").split("|")]
+    summary = (f"- {now}: c=32 intake {cells[1]} req/s, p99 {cells[3]} ms, errors {cells[4]}, L {cells[8]}, "
+               f"intake/L {cells[9]}" if len(cells) > 9 else f"- {now}")
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor())
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    pg = subprocess.run(["pg_config", "--version"], capture_output=True, text=True).stdout.strip() or "PostgreSQL"
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    env = " ".join(f"{k}={v}" for k, v in sorted(server_env().items()))
+    path.write_text(f"""# Benchmark results
+
+Written by `make bench` (bench/run.py); the ratios measured in one run are what we track, since absolute
+figures drift between runs and machines. Figures to reach (issue 5): intake at 32 connections >= 0.6 x L, p99 under
+50 ms, zero errors; GET /v1/leads?limit=50 over 1M leads p99 under 20 ms; worker RSS flat (+-10%) over 5 minutes.
+
+## Latest: {now}
+
+- Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB; {platform.platform()}; Python {platform.python_version()};
+  {pg}; {wrk_version}. Load generator, gunicorn and PostgreSQL share the machine.
+- Command: `make bench` (`bench/run.py --seconds {args.seconds} --soak {args.soak}`), server env: {env},
+  workers: {workers_setting() or 'gunicorn.conf.py default'}.
+- Intake: wrk -t2 with bench/intake.lua (20 keys, 95% new numbers, 5% duplicates: the 200s); floor: pgbench -M
+  prepared -j2 with the statements intake sends (bench/out/floor_*.sql); ceiling: bench/ceiling_app.py under
+  gunicorn.conf.py. L = 1 / (1/floor + 1/ceiling).
+
+{table}
+
+## Notes
+<!-- notes -->{notes}<!-- notes -->
+
+## History (c=32, newest first, last 8)
+{chr(10).join([summary] + history[:7])}
+""")
+    log(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
