@@ -11,13 +11,12 @@ wsgi_app = "l2i.app:get_app()"
 
 bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 
-# Threaded workers, one process per core, 8 threads each, and a pool of as many connections as threads (so a
-# thread never waits for a connection while the database is healthy). Chosen by measurement (`make bench`,
-# intake at 32 connections, 2 cores shared with wrk and PostgreSQL, bench/RESULTS.md): sync workers (2 x cores
-# + 1) did 360-460 req/s; gthread 2 x 8 did 770-800 req/s with a lower p99, 2 x 16 and 3 x 4 did no better,
-# 5 x 2 and 5 x 4 worse. Two things make the difference: keep-alive (a sync worker closes the connection after
-# every request; gthread without keep-alive still did 670-690 req/s) and fewer processes contending for two
-# cores. Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
+# Threaded workers: one process per core, 8 threads each, a pool of as many connections as threads. Chosen by
+# measurement (intake at 32 connections, bench/intake.lua; noisy, since the 2 cores are shared): against sync
+# workers (2 x cores + 1) it served more req/s in 5 of 6 interleaved pairs (e.g. 893 vs 628) with 10-25% less
+# worker CPU per request, thanks to keep-alive (sync closes every connection) and fewer processes on 2 cores.
+# 2 x 4, 2 x 16, 3 x 4, 5 x 2, 5 x 4 were no better; the access log cost nothing measurable and stays on.
+# Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
 worker_class = "gthread"
 workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("L2I_THREADS", 8))

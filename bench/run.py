@@ -466,7 +466,7 @@ def write_results(table: str, args) -> None:
                 if l.startswith("model name")), platform.processor())
     mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     pg = subprocess.run(["pg_config", "--version"], capture_output=True, text=True).stdout.strip() or "PostgreSQL"
-    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
+    wrk_version = "wrk " + subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split()[1]
     env = " ".join(f"{k}={v}" for k, v in sorted(server_env().items()))
     path.write_text(f"""# Benchmark results
 
