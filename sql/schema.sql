@@ -371,7 +371,7 @@ LANGUAGE sql AS $$
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Calling rules (seeded by 0002_calling_rules.sql: sources there).
+-- Calling rules (seeded by 0002_calling_rules.sql: sources there; the functions are PL/pgSQL since 0005).
 CREATE TABLE calling_rules (
     state           text        NOT NULL,
     primary_tz      text        NOT NULL,
@@ -460,33 +460,36 @@ COMMENT ON COLUMN calling_holidays.name IS 'Holiday name; "(observed)" marks a m
 -- An unknown zone name raises an error (invalid_parameter_value) rather than guessing.
 CREATE FUNCTION l2i_call_allowed(p_zones text[], p_state text, p_at timestamptz)
 RETURNS boolean
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
 AS $$
-    SELECT coalesce(cardinality(p_zones), 0) > 0
-       AND p_at IS NOT NULL
-       AND NOT EXISTS (
-            SELECT 1
-            FROM unnest(p_zones) AS z(zone)
-            CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE z.zone AS ts) AS l
-            CROSS JOIN LATERAL (SELECT l.ts::time AS tod, l.ts::date AS day,
-                                       extract(isodow FROM l.ts) AS dow) AS lt
-            LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
-            -- a join, not NOT EXISTS: inside the OR the planner would hash the whole holiday table
-            LEFT JOIN calling_holidays AS h ON h.state = r.state AND h.day = lt.day
-            WHERE NOT coalesce(
-                    lt.tod >= time '08:00' AND lt.tod < time '21:00'
-                AND (r.state IS NULL OR (
-                        h.state IS NULL
-                    AND lt.tod >= CASE lt.dow WHEN 6 THEN r.saturday_start
-                                              WHEN 7 THEN r.sunday_start
-                                              ELSE r.weekday_start END
-                    AND lt.tod <  CASE lt.dow WHEN 6 THEN r.saturday_end
-                                              WHEN 7 THEN r.sunday_end
-                                              ELSE r.weekday_end END)),
-                    false)
-       );
+BEGIN
+    RETURN (SELECT coalesce(cardinality(p_zones), 0) > 0
+           AND p_at IS NOT NULL
+           AND NOT EXISTS (
+                SELECT 1
+                FROM unnest(p_zones) AS z(zone)
+                CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE z.zone AS ts) AS l
+                CROSS JOIN LATERAL (SELECT l.ts::time AS tod, l.ts::date AS day,
+                                           extract(isodow FROM l.ts) AS dow) AS lt
+                LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
+                -- a join, not NOT EXISTS: inside the OR the planner would hash the whole holiday table
+                LEFT JOIN calling_holidays AS h ON h.state = r.state AND h.day = lt.day
+                WHERE NOT coalesce(
+                        lt.tod >= time '08:00' AND lt.tod < time '21:00'
+                    AND (r.state IS NULL OR (
+                            h.state IS NULL
+                        AND lt.tod >= CASE lt.dow WHEN 6 THEN r.saturday_start
+                                                  WHEN 7 THEN r.sunday_start
+                                                  ELSE r.weekday_start END
+                        AND lt.tod <  CASE lt.dow WHEN 6 THEN r.saturday_end
+                                                  WHEN 7 THEN r.sunday_end
+                                                  ELSE r.weekday_end END)),
+                        false)
+           )
+    );
+END
 $$;
 
 COMMENT ON FUNCTION l2i_call_allowed(text[], text, timestamptz) IS
@@ -511,52 +514,55 @@ COMMENT ON FUNCTION l2i_call_allowed(text[], text, timestamptz) IS
 -- spring-forward gap would be read with the pre-jump offset (02:30 -> 03:30 new time): late, not early.
 CREATE FUNCTION l2i_next_call_time(p_zones text[], p_state text, p_after timestamptz)
 RETURNS timestamptz
-LANGUAGE sql
+LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
 AS $$
-    WITH zones AS (
-        SELECT DISTINCT z.zone FROM unnest(p_zones) AS z(zone)
-    ), windows AS (
-        SELECT z.zone,
-               (d.day + w.win_start) AT TIME ZONE z.zone AS win_start,
-               (d.day + w.win_end) AT TIME ZONE z.zone AS win_end
-        FROM zones AS z
-        CROSS JOIN generate_series(-1, 15) AS o(n)
-        CROSS JOIN LATERAL (SELECT (p_after AT TIME ZONE z.zone)::date + o.n AS day) AS d
-        LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN r.state IS NULL THEN time '08:00'
-                        ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_start
-                                                             WHEN 7 THEN r.sunday_start
-                                                             ELSE r.weekday_start END
-                   END AS rule_start,
-                   CASE WHEN r.state IS NULL THEN time '21:00'
-                        ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_end
-                                                             WHEN 7 THEN r.sunday_end
-                                                             ELSE r.weekday_end END
-                   END AS rule_end
-        ) AS rw
-        -- clamp to the federal floor; a NULL (banned Sunday) stays NULL (greatest() would drop it)
-        CROSS JOIN LATERAL (
-            SELECT CASE WHEN rw.rule_start < time '08:00' THEN time '08:00' ELSE rw.rule_start END AS win_start,
-                   CASE WHEN rw.rule_end > time '21:00' THEN time '21:00' ELSE rw.rule_end END AS win_end
-        ) AS w
-        WHERE w.win_start < w.win_end
-          AND NOT EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = r.state AND h.day = d.day)
-    ), candidates AS (
-        SELECT p_after AS t
-        UNION ALL
-        SELECT w.win_start FROM windows AS w WHERE w.win_start > p_after
-    )
-    SELECT c.t
-    FROM (SELECT t FROM candidates WHERE t >= p_after ORDER BY t OFFSET 0) AS c
-    WHERE EXISTS (SELECT 1 FROM zones)
-      AND NOT EXISTS (
-            SELECT 1 FROM zones AS z
-            WHERE NOT EXISTS (SELECT 1 FROM windows AS w
-                              WHERE w.zone = z.zone AND w.win_start <= c.t AND c.t < w.win_end))
-    LIMIT 1;
+BEGIN
+    RETURN (WITH zones AS (
+            SELECT DISTINCT z.zone FROM unnest(p_zones) AS z(zone)
+        ), windows AS (
+            SELECT z.zone,
+                   (d.day + w.win_start) AT TIME ZONE z.zone AS win_start,
+                   (d.day + w.win_end) AT TIME ZONE z.zone AS win_end
+            FROM zones AS z
+            CROSS JOIN generate_series(-1, 15) AS o(n)
+            CROSS JOIN LATERAL (SELECT (p_after AT TIME ZONE z.zone)::date + o.n AS day) AS d
+            LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN r.state IS NULL THEN time '08:00'
+                            ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_start
+                                                                 WHEN 7 THEN r.sunday_start
+                                                                 ELSE r.weekday_start END
+                       END AS rule_start,
+                       CASE WHEN r.state IS NULL THEN time '21:00'
+                            ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_end
+                                                                 WHEN 7 THEN r.sunday_end
+                                                                 ELSE r.weekday_end END
+                       END AS rule_end
+            ) AS rw
+            -- clamp to the federal floor; a NULL (banned Sunday) stays NULL (greatest() would drop it)
+            CROSS JOIN LATERAL (
+                SELECT CASE WHEN rw.rule_start < time '08:00' THEN time '08:00' ELSE rw.rule_start END AS win_start,
+                       CASE WHEN rw.rule_end > time '21:00' THEN time '21:00' ELSE rw.rule_end END AS win_end
+            ) AS w
+            WHERE w.win_start < w.win_end
+              AND NOT EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = r.state AND h.day = d.day)
+        ), candidates AS (
+            SELECT p_after AS t
+            UNION ALL
+            SELECT w.win_start FROM windows AS w WHERE w.win_start > p_after
+        )
+        SELECT c.t
+        FROM (SELECT t FROM candidates WHERE t >= p_after ORDER BY t OFFSET 0) AS c
+        WHERE EXISTS (SELECT 1 FROM zones)
+          AND NOT EXISTS (
+                SELECT 1 FROM zones AS z
+                WHERE NOT EXISTS (SELECT 1 FROM windows AS w
+                                  WHERE w.zone = z.zone AND w.win_start <= c.t AND c.t < w.win_end))
+        LIMIT 1
+    );
+END
 $$;
 
 COMMENT ON FUNCTION l2i_next_call_time(text[], text, timestamptz) IS
