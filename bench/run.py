@@ -66,22 +66,8 @@ def log(message: str) -> None:
 
 # --- the database --------------------------------------------------------------------------------------------
 
-# An experiment, off by default (--plpgsql-window): the calling-window functions of 0002_calling_rules.sql as
-# PL/pgSQL with the same query inside. PostgreSQL 15 plans a LANGUAGE sql function's body on every call (it is
-# not inlinable), while PL/pgSQL caches the plan per session; this shows what that would buy.
-_PLPGSQL = """
-SELECT format('CREATE OR REPLACE FUNCTION %s(%s) RETURNS %s LANGUAGE plpgsql STABLE PARALLEL SAFE AS %L',
-              p.proname, pg_get_function_arguments(p.oid), pg_get_function_result(p.oid),
-              'BEGIN RETURN (' || rtrim(btrim(p.prosrc, E' \\n'), ';') || '); END')
-FROM pg_proc AS p
-WHERE p.proname IN ('l2i_next_call_time', 'l2i_call_allowed') AND p.prolang = (SELECT oid FROM pg_language
-                                                                                 WHERE lanname = 'sql')
-"""
-
-
 class Database:
-    def __init__(self, base_url: str, plpgsql_window: bool = False):
-        self.plpgsql_window = plpgsql_window
+    def __init__(self, base_url: str):
         self.base_url = base_url
         self.name = f"l2i_bench_{uuid.uuid4().hex[:8]}"
         self.url = make_conninfo(base_url, dbname=self.name)
@@ -90,10 +76,6 @@ class Database:
         with psycopg.connect(make_conninfo(self.base_url, dbname="postgres"), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{self.name}"')
         migrate(self.url)
-        if self.plpgsql_window:
-            with psycopg.connect(self.url, autocommit=True) as conn:
-                for (statement,) in conn.execute(_PLPGSQL).fetchall():
-                    conn.execute(statement)
         return self
 
     def __exit__(self, *exc):
@@ -335,8 +317,6 @@ def main() -> int:
     parser.add_argument("--only", choices=("intake", "floor", "ceiling", "get", "soak", "import"), action="append",
                         help="run only these parts (repeatable); RESULTS.md is written only by a full run")
     parser.add_argument("--connections", type=int, action="append", help="override 16, 32, 64 (repeatable)")
-    parser.add_argument("--plpgsql-window", action="store_true",
-                        help="experiment: the calling-window functions as PL/pgSQL (see _PLPGSQL)")
     args = parser.parse_args()
     parts = set(args.only or ALL_PARTS)
     conns = tuple(args.connections or CONNECTIONS)
@@ -348,9 +328,7 @@ def main() -> int:
     env, workers = server_env(), workers_setting()
     log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
 
-    if args.plpgsql_window:
-        log("EXPERIMENT: calling-window functions replaced by PL/pgSQL versions in the scratch database")
-    with Database(base_url, args.plpgsql_window) as db:
+    with Database(base_url) as db:
         keys = db.keys(KEYS)
         if "intake" in parts or "soak" in parts:
             with running_gunicorn(db.url, env=env, workers=workers) as url:
@@ -405,7 +383,7 @@ def main() -> int:
 
     table = report(results, conns)
     print(table)
-    if parts == set(ALL_PARTS) and not args.plpgsql_window and not args.connections:
+    if parts == set(ALL_PARTS) and not args.connections:
         write_results(table, args)
     (OUT).mkdir(exist_ok=True)
     (OUT / "last.json").write_text(json.dumps(results, indent=1, default=str))
