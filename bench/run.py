@@ -10,6 +10,7 @@ pgbench for the SQL floor. Prints the figures and writes bench/RESULTS.md; asser
 4. L = 1 / (1/floor + 1/ceiling) and the ratios intake/L, intake/floor, intake/ceiling
 5. GET /v1/leads?limit=50 on an account with 1,000,000 leads
 6. worker RSS over an intake run of --soak seconds (SOAK=300 for the 5-minute run)
+7. CSV import rows/s, and queue claims: leads/s with 8 concurrent dialers draining 20,000 queued leads
 """
 
 from __future__ import annotations
@@ -46,7 +47,8 @@ OUT = BENCH / "out"
 KEYS = 20
 CONNECTIONS = (16, 32, 64)
 GET_CONNECTIONS = (4, 32)
-ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import")
+ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim")
+CLAIM_LEADS = 20_000
 # Texas area codes (the bodies say state TX): each run posts under its own, so no run repeats an earlier number.
 AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903")
 # The body intake.lua sends, for the floor's parameters (the phone varies per request).
@@ -82,14 +84,14 @@ class Database:
         with psycopg.connect(make_conninfo(self.base_url, dbname="postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
-    def keys(self, count: int) -> list[dict]:
+    def keys(self, count: int, scopes: str = "write,read") -> list[dict]:
         """count accounts with one key each (rate limit 1,000,000 a minute): key, hash, account and key ids."""
         made = []
         with psycopg.connect(self.url, autocommit=True) as conn:
             for i in range(count):
                 account_id = conn.execute("SELECT l2i_account_create(%s)", (f"bench {i}",)).fetchone()[0]
-                key = conn.execute("SELECT l2i_key_create(%s, ARRAY['write','read'], 1000000, 'bench')",
-                                   (account_id,)).fetchone()[0]
+                key = conn.execute("SELECT l2i_key_create(%s, string_to_array(%s, ','), 1000000, 'bench')",
+                                   (account_id, scopes)).fetchone()[0]
                 key_id, key_hash = conn.execute("SELECT id, key_hash FROM api_keys WHERE account_id = %s",
                                                 (account_id,)).fetchone()
                 made.append({"key": key, "account_id": str(account_id), "key_id": str(key_id),
@@ -308,13 +310,72 @@ def csv_import(url: str, key: str, rows: int, area: str) -> dict:
             "totals": totals if totals is not None else answer[-300:].decode(errors="replace")}
 
 
+def load_queue(db: Database, key: dict, rows: int) -> str:
+    """rows queued leads for one account, every one legal to call right now: their zone is one where it is
+    mid-day at this moment (no state: the federal window), so the measurement does not depend on the hour."""
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        zone = conn.execute("""
+            SELECT name FROM pg_timezone_names
+            WHERE (now() AT TIME ZONE name)::time BETWEEN '10:00' AND '18:00' AND name ~ '^[A-Z][a-z]+/[A-Za-z_]+$'
+            ORDER BY name LIMIT 1""").fetchone()[0]
+        conn.execute("""
+            WITH new_leads AS (
+                INSERT INTO leads (account_id, api_key_id, phone, status, reasons, source, gates, consent)
+                SELECT %(account_id)s, %(key_id)s, '+1' || (3000000000 + i)::text, 'new', '{}', 'claim-bench', '{}',
+                       '{"consent_timestamp": "2026-07-05T12:00:00Z", "consent_text_version": "v1"}'
+                FROM generate_series(1, %(rows)s) AS i
+                RETURNING id, account_id, phone)
+            INSERT INTO dial_queue (lead_id, account_id, phone, zones, not_before)
+            SELECT id, account_id, phone, ARRAY[%(zone)s], now() - interval '1 minute' FROM new_leads""",
+                     {**key, "rows": rows, "zone": zone})
+        conn.execute("VACUUM ANALYZE leads, dial_queue")
+    return zone
+
+
+def claimers(url: str, key: str, threads: int, batch: int) -> dict:
+    """`threads` dialers, each on its own keep-alive HTTP connection, claim `batch` leads at a time until the
+    queue is empty: leads/s over the whole drain, and whether any lead was handed out twice."""
+    import http.client
+    host, port = url.removeprefix("http://").split(":")
+    handed: list[list[str]] = [[] for _ in range(threads)]
+    failures: list[str] = []
+    body = json.dumps({"limit": batch, "lease_seconds": 600})
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+
+    def dialer(n: int) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        for _ in range(100_000):  # bounded: stops at the first empty answer
+            conn.request("POST", "/v1/dial-queue/claim", body=body, headers=headers)
+            resp = conn.getresponse()
+            answer = resp.read()
+            if resp.status != 200:
+                failures.append(f"{resp.status} {answer[:200]!r}")
+                break
+            data = json.loads(answer)["data"]
+            if not data:
+                break
+            handed[n].extend(row["lead_id"] for row in data)
+        conn.close()
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=dialer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=600)
+    seconds = time.perf_counter() - started
+    every = [lead for mine in handed for lead in mine]
+    return {"threads": threads, "batch": batch, "leads": len(every), "twice": len(every) - len(set(every)),
+            "seconds": seconds, "leads_per_s": len(every) / seconds, "failures": failures[:3]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15, help="length of each measurement (default 15)")
     parser.add_argument("--soak", type=int, default=60, help="length of the memory run (default 60; 300 = 5 min)")
     parser.add_argument("--leads", type=int, default=1_000_000, help="leads loaded for the GET measurement")
     parser.add_argument("--import-rows", type=int, default=20_000, help="rows in the CSV import measurement")
-    parser.add_argument("--only", choices=("intake", "floor", "ceiling", "get", "soak", "import"), action="append",
+    parser.add_argument("--only", choices=ALL_PARTS, action="append",
                         help="run only these parts (repeatable); RESULTS.md is written only by a full run")
     parser.add_argument("--connections", type=int, action="append", help="override 16, 32, 64 (repeatable)")
     args = parser.parse_args()
@@ -324,7 +385,8 @@ def main() -> int:
         if not shutil.which(tool):
             raise SystemExit(f"{tool} is missing: `make bench` installs wrk; pgbench comes with PostgreSQL")
     base_url = os.environ.get("DATABASE_URL") or Config.database_url
-    results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None}
+    results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None,
+                     "claim": None}
     env, workers = server_env(), workers_setting()
     log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
 
@@ -367,6 +429,14 @@ def main() -> int:
                 for c in conns:
                     r = results["ceiling"][c] = wrk(url, "intake.lua", c, args.seconds, intake_env(keys, 0))
                     log(f"ceiling c={c}: {r['rps']:.0f} req/s p99 {r['p99_ms']:.1f} ms errors {r['errors']}")
+        if "claim" in parts:
+            dialer_key = db.keys(1, scopes="dial")[0]
+            zone = load_queue(db, dialer_key, CLAIM_LEADS)
+            with running_gunicorn(db.url, env=env, workers=workers) as url:
+                r = results["claim"] = claimers(url, dialer_key["key"], threads=8, batch=10)
+                r["zone"] = zone
+                log(f"claim: 8 dialers x 10 a claim drained {r['leads']} leads ({zone}) at {r['leads_per_s']:.0f} "
+                    f"leads/s in {r['seconds']:.1f} s; handed out twice: {r['twice']}; failures {r['failures']}")
         if "get" in parts:
             bulk = db.keys(1)[0]
             rate = load_million(db, bulk, args.leads)
@@ -425,7 +495,11 @@ def report(results: dict, conns) -> str:
     if imp:
         lines += ["", f"CSV import (POST /v1/leads/import, {imp['rows']:,} new leads, one request): "
                       f"{imp['rows_per_s']:,.0f} rows/s, HTTP {imp['status']}, totals {imp['totals']}."]
-    lines += ["", "Queue claim leads/s with 8 claimers: not measured yet (see Notes)."]
+    c = results.get("claim")
+    if c:
+        lines += ["", f"Queue claim (POST /v1/dial-queue/claim over HTTP, {c['threads']} dialers claiming {c['batch']} at "
+                      f"a time, each on its own connection, until {c['leads']:,} queued leads were drained): "
+                      f"{c['leads_per_s']:,.0f} leads/s; leads handed out twice: {c['twice']}."]
     return "\n".join(lines)
 
 
