@@ -85,6 +85,21 @@ def _phones(raw: list[str]) -> str:
     return ",".join(normalized)
 
 
+def _revoked(rows: list[dict], what: str) -> int:
+    if not rows:
+        print(f"l2i: no such {what}", file=sys.stderr)
+        return 1
+    print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
+    return 0
+
+
+def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
+    """Tab-separated, with a header line; NULL as an empty cell."""
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+
+
 def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = sorted(set(scopes) - {"write", "read", "dial"})
@@ -206,16 +221,9 @@ def _dispatch(args, url: str) -> int:
         print(row["key"])
     elif args.command == "key" and args.action == "list":
         rows = run_admin(url, "key_list", account_id=args.account_id)
-        columns = ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at")
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        _table(rows, ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at"))
     elif args.command == "key" and args.action == "revoke":
-        rows = run_admin(url, "key_revoke", key=args.key)
-        if not rows:
-            print("l2i: no such key", file=sys.stderr)
-            return 1
-        print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
+        return _revoked(run_admin(url, "key_revoke", key=args.key), "key")
     elif args.command == "suppress":
         if not args.phones:
             raise SystemExit("l2i: give the numbers to suppress, or --file FILE")
@@ -233,20 +241,13 @@ def _dispatch(args, url: str) -> int:
         print(f"# URL: https://YOUR-HOST/v1/postbacks/calls?token={token}")
         print(token)
     elif args.command == "postback-token" and args.action == "revoke":
-        rows = run_admin(url, "postback_token_revoke", token=args.token)
-        if not rows:
-            print("l2i: no such postback token", file=sys.stderr)
-            return 1
-        print(f"revoked {rows[0]['id']} ({rows[0]['prefix']}) at {rows[0]['revoked_at']}")
+        return _revoked(run_admin(url, "postback_token_revoke", token=args.token), "postback token")
     elif args.command == "postbacks":
         print(f"matched {run_admin(url, 'postbacks_rematch', account_id=args.account_id)[0]['matched']}")
     elif args.command == "lead":
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
-        columns = ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
-                   "buyer", "payout_cents")
-        print("\t".join(columns))
-        for row in rows:
-            print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
+                      "buyer", "payout_cents"))
     return 0
 
 

@@ -88,15 +88,19 @@ def short_text(body: dict, name: str, max_length: int, errors: list[FieldError])
     return text
 
 
-class DialQueueClaim:
-    """POST /v1/dial-queue/claim {"limit": n, "lease_seconds": s}: up to n leads, each handed out once."""
-
-    scopes = {"POST": "dial"}
+class _DialingResource:
+    """What every resource here holds: the pool, the body limit and the clock (None: the database's now())."""
 
     def __init__(self, pool, max_body_bytes: int, clock: Clock = database_clock):
         self.pool = pool
         self.max_body_bytes = max_body_bytes
         self.clock = clock
+
+
+class DialQueueClaim(_DialingResource):
+    """POST /v1/dial-queue/claim {"limit": n, "lease_seconds": s}: up to n leads, each handed out once."""
+
+    scopes = {"POST": "dial"}
 
     def on_post(self, req, resp):
         body = body_fields(req, self.max_body_bytes)
@@ -116,15 +120,10 @@ class DialQueueClaim:
         resp.media = {"data": rows}
 
 
-class LeadOutcome:
+class LeadOutcome(_DialingResource):
     """POST /v1/leads/{lead_id}/outcome: what the call did. Only a lead in dialing takes an outcome (else 409)."""
 
     scopes = {"POST": "dial"}
-
-    def __init__(self, pool, max_body_bytes: int, clock: Clock = database_clock):
-        self.pool = pool
-        self.max_body_bytes = max_body_bytes
-        self.clock = clock
 
     def on_post(self, req, resp, lead_id):
         lead = lead_uuid(lead_id)
@@ -232,15 +231,10 @@ def _destination(value, errors: list[FieldError]) -> str | None:
     return _phone(value, "destination", errors)
 
 
-class LeadRemove:
+class LeadRemove(_DialingResource):
     """POST /v1/leads/{lead_id}/remove: off the queue for good (status removed)."""
 
     scopes = {"POST": "write"}
-
-    def __init__(self, pool, max_body_bytes: int, clock: Clock = database_clock):
-        self.pool = pool
-        self.max_body_bytes = max_body_bytes
-        self.clock = clock
 
     def on_post(self, req, resp, lead_id):
         lead = lead_uuid(lead_id)
@@ -264,15 +258,10 @@ class LeadRemove:
         resp.media = {"lead_id": lead, "status": "removed"}
 
 
-class LeadRequeue:
+class LeadRequeue(_DialingResource):
     """POST /v1/leads/{lead_id}/requeue {"position": "end"}: to the end of the queue."""
 
     scopes = {"POST": "write"}
-
-    def __init__(self, pool, max_body_bytes: int, clock: Clock = database_clock):
-        self.pool = pool
-        self.max_body_bytes = max_body_bytes
-        self.clock = clock
 
     def on_post(self, req, resp, lead_id):
         lead = lead_uuid(lead_id)
