@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from l2i import csv_import, phones
+from l2i import csv_import, phones, sql
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -159,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     pb = commands.add_parser("postbacks", help="postbacks").add_subparsers(dest="action", required=True)
     pbr = pb.add_parser("rematch", help="match waiting postbacks to transfers recorded since")
     pbr.add_argument("account_id", nargs="?", default="")
+    dial = commands.add_parser("dial", help="the dial queue").add_subparsers(dest="action", required=True)
+    dr = dial.add_parser("reap", help="give back run-out leases and expire overdue leads now (cron-able; claims "
+                                      "also do it, for their own account)")
+    dr.add_argument("account_id", nargs="?", default=None, help="default: every account")
     lead = commands.add_parser("lead", help="leads").add_subparsers(dest="action", required=True)
     lf = lead.add_parser("find", help="an account's leads for one number, newest first")
     lf.add_argument("account_id")
@@ -244,6 +248,19 @@ def _dispatch(args, url: str) -> int:
         return _revoked(run_admin(url, "postback_token_revoke", token=args.token), "postback token")
     elif args.command == "postbacks":
         print(f"matched {run_admin(url, 'postbacks_rematch', account_id=args.account_id)[0]['matched']}")
+    elif args.command == "dial":
+        moved: dict[str, int] = {}
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            for _ in range(10_000):  # 1000 leads a statement; bounded, stops at the first short batch
+                rows = sql.many(conn, "dial_reap", now=None, account_id=args.account_id)
+                for row in rows:
+                    moved[row["to_status"]] = moved.get(row["to_status"], 0) + 1
+                if len(rows) < 1000:
+                    break
+        for status in sorted(moved):
+            print(f"{status}\t{moved[status]}")
+        if not moved:
+            print("nothing to reap")
     elif args.command == "lead":
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
         _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",

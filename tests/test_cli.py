@@ -143,3 +143,18 @@ def test_postback_token_rematch_and_lead_find(l2i, accounts, client, db, databas
     assert client.simulate_get("/v1/postbacks/calls", params={"token": token, "caller_id": "2125550700"}).status_code == 401
     code, _, err = l2i("postback-token", "revoke", token[:-1] + "0" if token[-1] != "0" else token[:-1] + "1")
     assert code == 1 and "no such postback token" in err
+
+
+def test_dial_reap_gives_back_run_out_leases_without_a_claim(l2i, accounts, client, db):
+    account_id, key = accounts.with_key()
+    body = {"phone": "2125550800", "consent": {"consent_timestamp": "2026-07-05T12:00:00Z",
+                                               "consent_text_version": "v1"}}
+    lead_id = client.simulate_post("/v1/leads", json=body, headers=bearer(key)).json["lead_id"]
+    db.execute("UPDATE leads SET status = 'dialing', attempts = 1 WHERE id = %s", (lead_id,))
+    db.execute("UPDATE dial_queue SET leased_until = now() - interval '1 minute', lease_id = gen_random_uuid() "
+               "WHERE lead_id = %s", (lead_id,))
+    assert l2i("dial", "reap", account_id) == (0, ["new\t1"], "")
+    assert db.execute("SELECT status FROM leads WHERE id = %s", (lead_id,)).fetchone() == ("new",)
+    events = db.execute("SELECT type FROM lead_events WHERE lead_id = %s", (lead_id,)).fetchall()
+    assert ("lease_expired",) in events
+    assert l2i("dial", "reap", account_id)[1] == ["nothing to reap"]
