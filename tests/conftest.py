@@ -6,6 +6,7 @@ makes its own accounts, so tests do not see each other's leads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 
@@ -41,15 +42,23 @@ def drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="session")
-def database_url():
-    name = create_scratch_database()
+@contextlib.contextmanager
+def migrated_database(prefix: str = "l2i_test"):
+    """A scratch database with every migration applied: yields (name, url); dropped on the way out, even if a
+    test left it refusing connections (DROP ... WITH (FORCE))."""
+    name = create_scratch_database(prefix)
     url = make_conninfo(BASE_URL, dbname=name)
     try:
         migrate(url)
-        yield url
+        yield name, url
     finally:
         drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def database_url():
+    with migrated_database() as (_, url):
+        yield url
 
 
 @pytest.fixture(scope="session")

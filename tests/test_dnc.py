@@ -11,27 +11,20 @@ import subprocess
 import falcon.testing
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from l2i.app import create_app
 from l2i.cli import main
 from l2i.config import Config
 from l2i.db import open_pool
-from l2i.migrate import migrate
 from l2i.sql import SQL_DIR
-from tests.conftest import BASE_URL, QUICKSTART_LEAD, Accounts, bearer, create_scratch_database, drop_database
+from tests.conftest import QUICKSTART_LEAD, Accounts, bearer, migrated_database
 from tests.test_dialing import NOON, Clock
 
 
 @pytest.fixture(scope="module")
 def dnc_url():
-    name = create_scratch_database("l2i_dnc")
-    url = make_conninfo(BASE_URL, dbname=name)
-    try:
-        migrate(url)
+    with migrated_database("l2i_dnc") as (_, url):
         yield url
-    finally:
-        drop_database(name)
 
 
 @pytest.fixture(scope="module")

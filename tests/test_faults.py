@@ -22,9 +22,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from conftest import BASE_URL, QUICKSTART_LEAD, create_scratch_database, drop_database
+from conftest import BASE_URL, QUICKSTART_LEAD, migrated_database
 from gunicorn_server import running_gunicorn
-from l2i.migrate import migrate
 
 pytestmark = pytest.mark.slow
 
@@ -57,18 +56,12 @@ class Scratch:
 
 @pytest.fixture
 def scratch():
-    name = create_scratch_database("l2i_fault")
-    url = make_conninfo(BASE_URL, dbname=name)
-    try:
-        migrate(url)
+    with migrated_database("l2i_fault") as (name, url):
         with psycopg.connect(url, autocommit=True) as conn:
             account_id = str(conn.execute("SELECT l2i_account_create('fault tests')").fetchone()[0])
             key = conn.execute("SELECT l2i_key_create(%s, ARRAY['write','read'], 1000000, 'fault')",
                                (account_id,)).fetchone()[0]
         yield Scratch(name, url, account_id, key)
-    finally:
-        # The database may have been left refusing connections by a failed test: DROP ... WITH (FORCE) copes.
-        drop_database(name)
 
 
 # --- a small retrying client ----------------------------------------------------------------------------------
