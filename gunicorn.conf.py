@@ -47,8 +47,8 @@ proc_name = "l2i"
 forwarded_allow_ips = "127.0.0.1,::1"
 
 
-def post_worker_init(worker):
-    # A CSV import (POST /v1/leads/import) can run for minutes: it tells the arbiter after every batch that the
-    # worker is alive, so `timeout` still kills a hung worker but not a long import.
-    from l2i import csv_import
-    csv_import.heartbeat = worker.notify
+def worker_exit(server, worker):
+    # Each worker runs CSV import jobs in threads of its own (started by get_app, after the fork). A worker that
+    # stops gives its jobs back after the current batch, so that another runner resumes them at once.
+    from l2i import import_jobs
+    import_jobs.stop_local_runner(timeout=graceful_timeout / 2)
