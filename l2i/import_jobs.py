@@ -193,7 +193,8 @@ class Runner:
         self.config = config
         self.threads = config.import_threads if threads is None else threads
         self.import_id, self.name = import_id, name
-        self.pool = open_pool(replace(config, pool_size=max(1, self.threads)), name=name)
+        self.pool = open_pool(replace(config, pool_size=max(1, self.threads)), name=name,
+                              application_name="l2i-imports")
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
 
