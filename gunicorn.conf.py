@@ -17,7 +17,9 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # worker CPU per request, thanks to keep-alive (sync closes every connection) and fewer processes on 2 cores.
 # 2 x 4, 2 x 16, 3 x 4, 5 x 2, 5 x 4 were no better; the access log cost nothing measurable and stays on.
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
-worker_class = "gthread"
+# gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a
+# request thread (head: L2I_READ_TIMEOUT, 10 s; body: each read L2I_READ_TIMEOUT, the whole L2I_BODY_TIMEOUT, 120 s).
+worker_class = "l2i.guard.GuardedThreadWorker"
 workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("L2I_THREADS", 8))
 os.environ.setdefault("L2I_POOL_SIZE", str(threads))  # read by l2i.config in each worker
