@@ -498,7 +498,7 @@ def report(results: dict, conns) -> str:
                          "{change_pct:+.1f}% |".format(**row))
     imp = results.get("import")
     if imp:
-        lines += ["", f"CSV import (POST /v1/leads/import, {imp['rows']:,} new leads, one job, from the upload to its end): "
+        lines += ["", f"CSV import (POST /v1/leads/import, {imp['rows']:,} new leads, as a job, upload to end): "
                       f"{imp['rows_per_s']:,.0f} rows/s, HTTP {imp['status']}, totals {imp['totals']}."]
     c = results.get("claim")
     if c:
