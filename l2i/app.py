@@ -49,13 +49,14 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/readyz", Ready(pool))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config.max_body_bytes))
-    app.add_route("/v1/leads/import", LeadsImport(pool, config))  # the literal wins over {lead_id}
+    imports = LeadsImport(pool, config)
+    app.add_route("/v1/leads/import", imports)  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
     app.add_route("/v1/leads/{lead_id}/outcome", LeadOutcome(pool, config.max_body_bytes, clock))
     app.add_route("/v1/leads/{lead_id}/remove", LeadRemove(pool, config.max_body_bytes, clock))
     app.add_route("/v1/leads/{lead_id}/requeue", LeadRequeue(pool, config.max_body_bytes, clock))
     app.add_route("/v1/dial-queue/claim", DialQueueClaim(pool, config.max_body_bytes, clock))
-    app.add_route("/v1/imports/{import_id}", ImportsItem(pool, config))
+    app.add_route("/v1/imports/{import_id}", ImportsItem(pool, imports.waiting))
     app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
     app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))

@@ -145,9 +145,9 @@ class ImportsItem:
 
     scopes = {"GET": ("read", "write")}
 
-    def __init__(self, pool, config):
+    def __init__(self, pool, waiting: _Waiting):
         self.pool = pool
-        self.waiting = _Waiting(pool, config)
+        self.waiting = waiting  # the POST's: one count of waiting requests for the process
 
     def on_get(self, req, resp, import_id):
         try:
