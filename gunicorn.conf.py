@@ -23,6 +23,9 @@ worker_class = "l2i.guard.GuardedThreadWorker"
 workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("L2I_THREADS", 8))
 os.environ.setdefault("L2I_POOL_SIZE", str(threads))  # read by l2i.config in each worker
+# Requests waiting for an import's end (Prefer: wait) hold a thread each: at most half of them, so that the others
+# keep serving everyone (none with a single thread).
+os.environ.setdefault("L2I_IMPORT_WAITERS", str(threads // 2))
 
 # gthread answers the arbiter's heartbeat from its main thread, so `timeout` kills a wedged worker process,
 # not a slow request: what bounds a request are the database timeouts (statement 5 s, pool wait 3 s, connect
