@@ -236,6 +236,12 @@ def test_concurrent_claims_keep_the_per_account_and_total_limits(scratch):
         retaken = sql.one(conn, "import_claim", **{**limits, "import_id": again["id"]})
         assert retaken["id"] == again["id"] and retaken["attempts"] == 2 and retaken["claim_id"] != again["claim_id"]
         assert sql.one(conn, "import_renew", import_id=again["id"], claim_id=again["claim_id"], lease_s=60) is None
+        stale = sql.one(conn, "import_record", import_id=again["id"], claim_id=again["claim_id"], lease_s=60,
+                        last_row=2, totals=psycopg.types.json.Jsonb({"rows": 1}),
+                        rows=psycopg.types.json.Jsonb([{"row": 2, "outcome": "invalid", "errors": []}]))
+        assert stale == {"owned": 0, "recorded": 0}
+        assert sql.one(conn, "import_finish", import_id=again["id"], claim_id=again["claim_id"],
+                       totals=psycopg.types.json.Jsonb({}))["owned"] == 0
 
         # With higher limits, every account gets at most its own limit and the total holds.
         wide = {**limits, "max_total": 100}
@@ -292,3 +298,22 @@ def test_a_killed_worker_is_resumed_without_deciding_a_row_twice(scratch):
         assert decided[BATCH + 48][1:] == ("duplicate", lead_id)
         assert {row[1] for row in decided[:BATCH + 48] + decided[BATCH + 49:]} == {"created"}
         assert conn.execute("SELECT count(*) FROM leads WHERE account_id = %s", (account_id,)).fetchone()[0] == rows
+
+
+def test_a_claim_passes_over_a_job_whose_row_is_locked(scratch):
+    """A runner inside a batch holds its job's row (import_renew); a claim at that moment must pass over it (SKIP
+    LOCKED) and take the next job at once, not wait for the batch (a short lock_timeout turns a wait into an
+    error)."""
+    _, url = scratch
+    account_id = Accounts(url).create()
+    first = queue(url, account_id, "phone\n2125550100\n")
+    second = queue(url, account_id, "phone\n2125550101\n")
+    limits = {"max_total": 10, "max_per_account": 10, "lease_s": 60, "import_id": None}
+    with psycopg.connect(url) as holder, psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        holder.execute("SELECT 1 FROM imports WHERE id = %s FOR UPDATE", (first["id"],))
+        conn.execute("SET lock_timeout = '2s'")
+        claimed = sql.one(conn, "import_claim", **limits)
+        assert claimed["id"] == second["id"]
+        assert sql.one(conn, "import_claim", **limits) is None  # the locked one is not handed out meanwhile
+        holder.rollback()
+        assert sql.one(conn, "import_claim", **limits)["id"] == first["id"]
