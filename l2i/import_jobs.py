@@ -121,28 +121,36 @@ def document(conn, job: dict, *, after: int = 1, limit: int = PAGE_DEFAULT, outc
 # --- the runner's side ---
 
 class StoredFile(io.RawIOBase):
-    """The job's file, read from import_chunks one chunk at a time (wrap it in io.BufferedReader)."""
+    """The job's file, read from import_chunks one chunk at a time (wrap it in io.BufferedReader). Seekable, as
+    the CSV reader may look at the first bytes and go back: every chunk but the last is CHUNK_BYTES long."""
 
-    def __init__(self, conn, import_id):
+    def __init__(self, conn, import_id, size: int):
         super().__init__()
-        self.conn, self.import_id = conn, import_id
-        self.seq, self.chunk, self.pos, self.eof = 0, b"", 0, False
+        self.conn, self.import_id, self.size = conn, import_id, size
+        self.position, self.seq, self.chunk = 0, None, b""
 
     def readable(self) -> bool:
         return True
 
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
     def readinto(self, buffer) -> int:
-        while self.pos >= len(self.chunk):
-            if self.eof:
-                return 0
-            row = sql.one(self.conn, "import_chunk", import_id=self.import_id, seq=self.seq)
-            if row is None:
-                self.eof, self.chunk, self.pos = True, b"", 0
-                return 0
-            self.chunk, self.pos, self.seq = row["data"], 0, self.seq + 1
-        n = min(len(buffer), len(self.chunk) - self.pos)
-        buffer[:n] = self.chunk[self.pos:self.pos + n]
-        self.pos += n
+        seq, offset = divmod(self.position, CHUNK_BYTES)
+        if seq != self.seq:
+            row = sql.one(self.conn, "import_chunk", import_id=self.import_id, seq=seq)
+            self.seq, self.chunk = seq, row["data"] if row else b""
+        n = max(0, min(len(buffer), len(self.chunk) - offset))
+        buffer[:n] = self.chunk[offset:offset + n]
+        self.position += n
         return n
 
 
@@ -259,7 +267,7 @@ class Runner:
         log.info("import started %s after_row=%s", ids, job["last_row"])
         work = JobImport(conn, job, self.config.import_lease_s, self._stop.is_set)
         try:
-            for _ in work.batches(io.BufferedReader(StoredFile(conn, job["id"]), CHUNK_BYTES)):
+            for _ in work.batches(io.BufferedReader(StoredFile(conn, job["id"], job["file_bytes"]), CHUNK_BYTES)):
                 pass
             if sql.one(conn, "import_finish", **claim, totals=Jsonb(work.totals))["owned"]:
                 log.info("import done %s rows=%s", ids, work.totals["rows"])

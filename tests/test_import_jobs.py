@@ -317,3 +317,24 @@ def test_a_claim_passes_over_a_job_whose_row_is_locked(scratch):
         assert sql.one(conn, "import_claim", **limits) is None  # the locked one is not handed out meanwhile
         holder.rollback()
         assert sql.one(conn, "import_claim", **limits)["id"] == first["id"]
+
+
+def test_the_stored_file_reads_back_byte_for_byte_and_seeks(scratch):
+    """A job's file, stored in 256 KiB rows, reads back whole, in pieces of any size, and after seeking (the CSV
+    reader may read the first bytes and go back)."""
+    _, url = scratch
+    account_id = Accounts(url).create()
+    body = ("phone,notes\n" + "".join(f"212555{n % 10000:04d},{'x' * (n % 97)}\n"
+                                       for n in range(12_000))).encode()
+    assert len(body) > 2 * import_jobs.CHUNK_BYTES
+    job = queue(url, account_id, body.decode())
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        assert conn.execute("SELECT count(*) AS n FROM import_chunks WHERE import_id = %s",
+                            (job["id"],)).fetchone()["n"] == len(body) // import_jobs.CHUNK_BYTES + 1
+        stored = io.BufferedReader(import_jobs.StoredFile(conn, job["id"], job["file_bytes"]), 1000)
+        assert stored.read(7) == body[:7]
+        assert stored.seek(0) == 0 and stored.read() == body
+        middle = import_jobs.CHUNK_BYTES - 5
+        assert stored.seek(middle) == middle and stored.read(10) == body[middle:middle + 10]
+        assert stored.tell() == middle + 10
+        assert stored.seek(-3, io.SEEK_END) == len(body) - 3 and stored.read() == body[-3:] and stored.read() == b""
