@@ -37,8 +37,8 @@ _SOURCE_COLUMNS = frozenset(squash(name) for name in (BY_NAME["source"].name, *B
 
 
 def heartbeat() -> None:
-    """Called after every batch. gunicorn.conf.py points it at the worker's notify(): a long import is work, not
-    a hung worker, so its 30 s timeout does not kill it (a batch that hangs is still killed)."""
+    """Called after every batch by Import._commit (a hook; import jobs run in runner threads, not in requests, so
+    gunicorn's worker timeout never sees them: l2i/import_jobs.py)."""
 
 
 class FileError(Exception):

@@ -168,6 +168,8 @@ class _Progress:
 
 def worker(database_url: str, threads: int | None = None) -> int:
     """Run import jobs until SIGTERM or Ctrl-C; the jobs in hand are given back for another runner."""
+    from l2i.app import configure_logging
+    configure_logging()  # the runner's lines (claimed, done, given back) on stderr, as in the service
     config = replace(Config.from_env(), database_url=database_url)
     runner = import_jobs.Runner(config, threads=threads or max(1, config.import_threads), name="l2i-worker")
     stop = threading.Event()
