@@ -270,7 +270,7 @@ def test_a_killed_worker_is_resumed_without_deciding_a_row_twice(scratch):
     with locked_lead(url, account_id, "+12125550199") as lead_id:
         job = queue(url, account_id, csv_file(0, rows, "2125550199"))
         worker = subprocess.Popen([str(l2i), "worker", "--threads", "1"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, start_new_session=True)
+                                  stderr=subprocess.DEVNULL, start_new_session=True)
         try:
             until(lambda: jobs(url)[job["id"]]["last_row"] == BATCH + 1, "the first batch committed")
             with psycopg.connect(url) as conn:
@@ -338,3 +338,19 @@ def test_the_stored_file_reads_back_byte_for_byte_and_seeks(scratch):
         assert stored.seek(middle) == middle and stored.read(10) == body[middle:middle + 10]
         assert stored.tell() == middle + 10
         assert stored.seek(-3, io.SEEK_END) == len(body) - 3 and stored.read() == body[-3:] and stored.read() == b""
+
+
+def test_l2i_worker_runs_jobs_and_stops_on_sigterm(scratch):
+    _, url = scratch
+    account_id = Accounts(url).create()
+    job = queue(url, account_id, csv_file(0, 5))
+    env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(ROOT), "L2I_LOG_LEVEL": "info"}
+    worker = subprocess.Popen([str(Path(sys.executable).parent / "l2i"), "worker"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        until(lambda: jobs(url)[job["id"]]["status"] == "done", "the worker ran the job")
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=DEADLINE_S)
+    assert worker.returncode == 0, err
+    assert f"import done import_id={job['id']}" in err and "l2i worker: stopped" in err
