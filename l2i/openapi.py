@@ -114,7 +114,7 @@ def document() -> dict:
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string", "enum": [
                 "suppressed", "missing_consent", "invalid_consent", "not_us_number", "no_calling_window", "dnc",
-                "dnc_unavailable"]}},
+                "dnc_unavailable", "do_not_call"]}},
         },
     }
     error = {
