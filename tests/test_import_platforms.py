@@ -211,3 +211,47 @@ def test_sniff(head, expected, tmp_path):
     path.write_bytes(head)
     with path.open("rb") as f:
         assert csv_platforms.sniff(f) == expected and f.tell() == 0
+
+
+def test_a_large_utf16_tab_file_imports_in_bounded_memory(database_url, accounts, tmp_path):
+    """As test_import.test_a_100k_row_file_imports_in_bounded_memory, for Facebook's shape of file: UTF-16 with a
+    BOM, tab-separated, `p:` phones and a do-not-call column. The decoder streams: tracemalloc's peak stays under
+    a bound that the file (twice the bytes of its UTF-8 twin) exceeds by itself."""
+    import os
+    import tracemalloc
+
+    import psycopg
+
+    from l2i import csv_import
+
+    account_id, _ = accounts.with_key()
+    path = tmp_path / "big.tsv"
+    padding = "x" * 250  # long rows: a file over twice the bound with few rows, each row costing parse time
+    with path.open("w", encoding="utf-16", newline="") as f:  # Python's utf-16 writes the BOM (native order)
+        f.write("phone_number\tfirst_name\tDo Not Call\tnotes\r\n")
+        for n in range(20_000):
+            phone = f"p:+1212{3000000 + n:07d}" if n % 20 == 0 else "nope"
+            f.write(f"{phone}\tPerson {n}\t{'1' if n % 40 == 0 else ''}\t{padding}\r\n")
+    size = os.path.getsize(path)
+    bound = 4 * 1024 * 1024
+    assert size > 2 * bound
+
+    def run(csv_path) -> int:
+        with open(os.devnull, "w") as sink:
+            return csv_import.command(database_url, account_id, str(csv_path), out=sink, err=sink)
+
+    warm = tmp_path / "warm.tsv"
+    warm.write_text("phone_number\tDo Not Call\r\np:+12125550999\t1\r\nnope\t\r\n", encoding="utf-16")
+    assert run(warm) == 0
+    tracemalloc.start()
+    try:
+        assert run(path) == 0
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < bound, f"peak {peak} bytes for a {size}-byte file"
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*), count(*) FILTER (WHERE 'do_not_call' = ANY (reasons)) FROM leads "
+                            "WHERE account_id = %s", (account_id,)).fetchone() == (1000 + 1, 500 + 1)
+        assert conn.execute("SELECT count(*) FROM suppressions WHERE account_id = %s",
+                            (account_id,)).fetchone()[0] == 500 + 1
