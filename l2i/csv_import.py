@@ -56,7 +56,7 @@ def heartbeat() -> None:
 
 
 class FileError(Exception):
-    """The file as a whole cannot be imported (nothing was stored): not UTF-8, not CSV, no usable header."""
+    """The file as a whole cannot be imported (nothing was stored): not UTF-8 or UTF-16, not CSV, no usable header."""
 
     def __init__(self, message: str, fields: list[FieldError] | None = None):
         super().__init__(message)
