@@ -174,6 +174,19 @@ def test_token_rate_limit_is_exact_under_parallel_requests(app, buyer):
     assert counted == sent
 
 
+def test_token_window_resets_next_minute_and_never_reopens(buyer):
+    token = make_token(buyer, 1)
+    within_one_window()
+    window = ("UPDATE postback_rate_limit_windows SET window_start = window_start + %s::interval WHERE token_id = "
+              "(SELECT id FROM postback_tokens WHERE token_hash = sha256(%s::bytea))")
+    assert buyer.hit(token=token, caller_id="+12125550240", payout="1").status_code == 202
+    assert buyer.hit(token=token, caller_id="+12125550241", payout="1").status_code == 429
+    buyer.db.execute(window, ("-1 minute", token.encode()))  # the window is last minute's: a new one opens
+    assert buyer.hit(token=token, caller_id="+12125550242", payout="1").status_code == 202
+    buyer.db.execute(window, ("1 minute", token.encode()))  # a late request counts in the newer window
+    assert buyer.hit(token=token, caller_id="+12125550243", payout="1").status_code == 429
+
+
 def test_cli_sets_a_tokens_rate_limit(database_url, accounts, capsys, db):
     from l2i.cli import main
 
