@@ -33,10 +33,12 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before."""
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
+    the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call)."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    reasons = [*hold, *reasons]
     if not phone.us:
         reasons.append("not_us_number")
     state = lead.columns["state"]

@@ -19,7 +19,7 @@ INSERT INTO import_chunks (import_id, seq, data) VALUES (%(import_id)s, %(seq)s,
 SELECT data FROM import_chunks WHERE import_id = %(import_id)s AND seq = %(seq)s;
 
 -- name: import_claim :one
--- Claims a job within the limits (l2i_import_claim, migration 0006), or that one job only; no row if none may start.
+-- Claims a job within the limits (l2i_import_claim, migration 0007), or that one job only; no row if none may start.
 SELECT * FROM l2i_import_claim(%(max_total)s, %(max_per_account)s, %(lease_s)s, %(import_id)s::uuid);
 
 -- name: import_renew :one
@@ -86,3 +86,8 @@ WHERE import_id = %(import_id)s AND row_number > %(after)s
   AND (%(outcome)s::text IS NULL OR outcome = %(outcome)s::text)
 ORDER BY row_number
 LIMIT %(limit)s;
+
+-- name: import_do_not_call :one
+-- A row whose do-not-call column says so: its number goes on the account's suppression list (l2i_suppress also
+-- pulls the number's queued leads), in the row's transaction, before the row itself goes through lead_intake.
+SELECT count(*) AS added FROM l2i_suppress(%(account_id)s, ARRAY[%(phone)s::text], %(reason)s) WHERE added;
