@@ -309,6 +309,7 @@ class SourcesCollection:
         account_id = req.context.key["account_id"]
         with self.pool.connection() as conn:
             with conn.transaction():
+                params["source_name"] = params.pop("name").strip()
                 created = sql.one(conn, "source_create", account_id=account_id, **params)
                 row = sql.one(conn, "source_get", id=created["id"], account_id=account_id)
         resp.status = falcon.HTTP_201

@@ -50,7 +50,7 @@ CREATE TABLE sources (
     CONSTRAINT sources_adapter_check CHECK (adapter ~ '^[a-z][a-z0-9_]{0,39}$'),
     CONSTRAINT sources_defaults_check CHECK (jsonb_typeof(defaults) = 'object'),
     CONSTRAINT sources_mapping_check CHECK (jsonb_typeof(mapping) = 'object'),
-    CONSTRAINT sources_consent_check CHECK (NOT consent_on_submit OR length(btrim(consent_text_version)) > 0),
+    CONSTRAINT sources_consent_check CHECK (NOT consent_on_submit OR coalesce(length(btrim(consent_text_version)), 0) > 0),
     CONSTRAINT sources_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
 );
 CREATE INDEX sources_account_id_idx ON sources (account_id);

@@ -32,7 +32,7 @@ LEFT JOIN source_secrets AS x ON x.source_id = s.id;
 -- name: source_create :one
 -- A new source of an account (the admin API); the token comes back this once.
 SELECT id, token FROM l2i_source_create(
-    %(account_id)s, %(name)s, %(adapter)s, %(defaults)s, %(mapping)s, %(consent_on_submit)s,
+    %(account_id)s, %(source_name)s, %(adapter)s, %(defaults)s, %(mapping)s, %(consent_on_submit)s,
     %(consent_text_version)s, %(consent_text)s, %(rate_limit)s, %(signing_secret)s, %(verify_token)s,
     %(page_token)s);
 
