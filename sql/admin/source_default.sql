@@ -3,8 +3,8 @@
 --   psql -v source_id=UUID -v name=utm_source -v value=facebook -f sql/admin/source_default.sql
 UPDATE sources
 SET defaults = CASE
-        WHEN :'name' LIKE 'custom.%' AND :'value' = '' THEN defaults #- ARRAY['custom', substr(:'name', 8)]
-        WHEN :'name' LIKE 'custom.%'
+        WHEN left(:'name', 7) = 'custom.' AND :'value' = '' THEN defaults #- ARRAY['custom', substr(:'name', 8)]
+        WHEN left(:'name', 7) = 'custom.'
             THEN jsonb_set(defaults || jsonb_build_object('custom', coalesce(defaults -> 'custom', '{}')),
                            ARRAY['custom', substr(:'name', 8)], to_jsonb(:'value'::text))
         WHEN :'value' = '' THEN defaults - :'name'
