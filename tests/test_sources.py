@@ -290,3 +290,16 @@ def test_a_test_submission_runs_every_gate_and_stores_nothing(client, accounts, 
     test = client.simulate_post("/v1/leads", json={**FORM_LEAD, "test": True}, headers=bearer(key)).json
     assert test["would_be"] == "duplicate" and test["lead_id"] == real["lead_id"]
     assert db.execute("SELECT duplicate_count FROM leads WHERE id = %s", (real["lead_id"],)).fetchone()[0] == 0
+
+
+def test_the_openapi_document_covers_sources_and_their_answers(client, accounts, account, database_url):
+    from tests.test_docs import validate
+    spec = client.simulate_get("/v1/openapi.json").json
+    assert {"/v1/sources", "/v1/sources/{source_ref}", "/v1/sources/{source_ref}/leads"} <= set(spec["paths"])
+    assert {p["name"] for p in spec["paths"]["/v1/leads"]["post"]["parameters"]} == {"Idempotency-Key"}
+    admin = accounts.key(account, scopes=["admin"])
+    created = client.simulate_post("/v1/sources", json={"name": "x", "adapter": "unbounce"}, headers=bearer(admin))
+    validate(spec, "SourceCreated", created.json)
+    validate(spec, "Source", client.simulate_get(f"/v1/sources/{created.json['id']}", headers=bearer(admin)).json)
+    test = client.simulate_post(created.json["url"], json={**FORM_LEAD, "test": True}).json
+    validate(spec, "TestResult", test)
