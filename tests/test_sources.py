@@ -298,7 +298,7 @@ def test_the_openapi_document_covers_sources_and_their_answers(client, accounts,
     assert {"/v1/sources", "/v1/sources/{source_ref}", "/v1/sources/{source_ref}/leads"} <= set(spec["paths"])
     assert {p["name"] for p in spec["paths"]["/v1/leads"]["post"]["parameters"]} == {"Idempotency-Key"}
     admin = accounts.key(account, scopes=["admin"])
-    created = client.simulate_post("/v1/sources", json={"name": "x", "adapter": "unbounce"}, headers=bearer(admin))
+    created = client.simulate_post("/v1/sources", json={"name": "x", "adapter": "zapier"}, headers=bearer(admin))
     validate(spec, "SourceCreated", created.json)
     validate(spec, "Source", client.simulate_get(f"/v1/sources/{created.json['id']}", headers=bearer(admin)).json)
     test = client.simulate_post(created.json["url"], json={**FORM_LEAD, "test": True}).json
