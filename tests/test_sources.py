@@ -5,6 +5,7 @@ an error body or a stored lead; the admin API; consent on submit; defaults; Idem
 from __future__ import annotations
 
 import logging
+import threading
 import re
 import time
 import uuid
@@ -303,3 +304,28 @@ def test_the_openapi_document_covers_sources_and_their_answers(client, accounts,
     validate(spec, "Source", client.simulate_get(f"/v1/sources/{created.json['id']}", headers=bearer(admin)).json)
     test = client.simulate_post(created.json["url"], json={**FORM_LEAD, "test": True}).json
     validate(spec, "TestResult", test)
+
+
+def test_racing_requests_with_one_idempotency_key_store_one_lead(app, accounts, account, db):
+    """Eight parallel requests (eight database connections) with the same key and body: one lead, and every answer
+    is that lead's 201, or a 409 idempotency_in_progress while the first was still running."""
+    import concurrent.futures
+
+    import falcon.testing
+
+    key = accounts.key(account)
+    headers = {**bearer(key), "Idempotency-Key": "race-1"}
+    barrier = threading.Barrier(8)
+
+    def send(_):
+        client = falcon.testing.TestClient(app)
+        barrier.wait()
+        return client.simulate_post("/v1/leads", json={**FORM_LEAD, "phone": "2125550189"}, headers=headers)
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(send, range(8)))
+    created = {a.json["lead_id"] for a in answers if a.status_code == 201}
+    assert len(created) == 1
+    assert all(a.status_code == 201 or a.json["error"]["code"] == "idempotency_in_progress" for a in answers)
+    assert db.execute("SELECT count(*), sum(duplicate_count) FROM leads WHERE account_id = %s",
+                      (account,)).fetchone() == (1, 0)
