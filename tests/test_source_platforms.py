@@ -496,3 +496,20 @@ def test_graph_down_loses_no_lead(fb_client, client, accounts, account, database
     assert "666666666663\tcreated" in out and "1 taken in, 0 still waiting" in out
     phones = {r[0] for r in db.execute("SELECT phone FROM leads WHERE source_id = %s", (source_id,))}
     assert phones == {"+14045550121", "+14045550122", "+14045550123"}
+
+
+# https://make.com/en/templates/13276-send-aggregated-json-data-via-http-webhook : Make's HTTP app, "Make a request:
+# sends an HTTP(S) request to a specified URL", with the body type and fields you choose and your own headers; here
+# a form body and the source in the headers (X-Source-Id / X-Source-Key) instead of the URL.
+
+def test_make_form_post_with_source_headers(client, accounts, account, database_url):
+    source_id, token = consented_source(database_url, account, adapter="make", defaults={"utm_source": "make"})
+    form = {"first_name": "Pat", "last_name": "Kim", "email": "pat@example.com", "cell_phone": "702-555-0193",
+            "state": "NV", "zip": "89101", "utm_campaign": "vegas", "ip_address": "198.51.100.9"}
+    response = client.simulate_post("/v1/leads", body=urllib.parse.urlencode(form), headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Source-Id": source_id, "X-Source-Key": token})
+    assert response.status_code == 201, response.text
+    lead = lead_of(client, accounts, account, response.json["lead_id"])
+    assert_named(lead, phone="+17025550193", first="Pat", last="Kim", email="pat@example.com", state="NV",
+                 zip_code="89101", attribution={"utm_source": "make", "utm_campaign": "vegas"},
+                 consent={"ip": "198.51.100.9", "consent_text_version": "form-v3"})
