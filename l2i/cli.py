@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     srr = srt.add_parser("retry", help="fetch platform leads still waiting (Facebook Lead Ads when the Graph API "
                                        "was down)")
     srr.add_argument("source_id", nargs="?", default=None)
+    idem = commands.add_parser("idempotency", help="Idempotency-Keys").add_subparsers(dest="action", required=True)
+    idem.add_parser("sweep", help="forget keys older than 24 hours (cron-able)")
 
     im = commands.add_parser("import", help="import leads from a CSV file, as POST /v1/leads/import does")
     im.add_argument("account_id")
@@ -312,6 +314,9 @@ def _source_command(args, url: str) -> int:
 def _dispatch(args, url: str) -> int:
     if args.command == "source":
         return _source_command(args, url)
+    if args.command == "idempotency":
+        print(f"swept {run_admin(url, 'idempotency_sweep')[0]['swept']}")
+        return 0
     if args.command == "sources":
         from l2i.resources.sources import retry_all
         config = Config.from_env(os.environ)

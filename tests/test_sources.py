@@ -259,6 +259,11 @@ def test_idempotency_on_source_intake_and_after_24_hours(client, account, databa
                (account,))
     later = client.simulate_post(f"/v1/sources/{token}/leads", json=FORM_LEAD, headers=headers)
     assert later.status_code == 200 and later.json["outcome"] == "duplicate"  # a new request: the usual dedupe
+    db.execute("UPDATE idempotency_keys SET created_at = now() - interval '25 hours' WHERE account_id = %s",
+               (account,))
+    from l2i.cli import main
+    assert main(["--database-url", database_url, "idempotency", "sweep"]) == 0
+    assert db.execute("SELECT count(*) FROM idempotency_keys WHERE account_id = %s", (account,)).fetchone()[0] == 0
 
 
 def test_a_failed_first_request_leaves_the_key_free(client, accounts, account):
