@@ -20,7 +20,7 @@ import falcon
 
 from l2i import adapters, sql
 from l2i.errors import APIError, FieldError, unauthorized
-from l2i.fields import BY_NAME, CONSENT_FIELDS, LEAD_COLUMNS, _convert, lookup, parse_timestamp
+from l2i.fields import BY_NAME, LEAD_COLUMNS, _convert, lookup, parse_timestamp
 
 TOKEN = re.compile(r"^l2is_[0-9a-f]{64}$")
 TOKEN_ANYWHERE = re.compile(r"l2is_[0-9A-Za-z]+")
@@ -183,5 +183,3 @@ def is_test(fields: dict) -> bool:
         value = value[0]
     return value is True or (isinstance(value, str) and value.strip().lower() in ("true", "1", "yes"))
 
-
-CONSENT_ORIGIN_FIELDS = CONSENT_FIELDS

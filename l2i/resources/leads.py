@@ -1,4 +1,4 @@
-"""POST /v1/leads (scope write), GET /v1/leads and GET /v1/leads/{lead_id} (scope read)."""
+"""POST /v1/leads (scope write, or a source token), GET /v1/leads and GET /v1/leads/{lead_id} (scope read)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from datetime import datetime
 
 import falcon
 
-from l2i import intake, sql
-from l2i.bodies import body_fields, query_fields
+from l2i import sql
+from l2i.bodies import query_fields
 from l2i.errors import APIError, FieldError, validation_failed
 from l2i.fields import LEAD_COLUMNS, first_bad_text, parse_timestamp
 from l2i.resources.sources import Intake

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import uuid
 from urllib.parse import parse_qsl
@@ -248,7 +249,6 @@ class SourceLeads:
 
 
 def _same(a: str, b: str) -> bool:
-    import hmac
     return hmac.compare_digest(a.encode(), b.encode())
 
 
