@@ -33,15 +33,17 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, source_id=None, consent_origin: dict | None = None,
-           test: bool = False) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before.
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
+           consent_origin: dict | None = None, test: bool = False) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
+    the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
 
     source_id: the intake source it came through; consent_origin: where each consent value came from when a
     source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
     transaction that is rolled back, so nothing is stored (a platform's "send test" button)."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    reasons = [*hold, *reasons]
     if consent_origin:
         consent["origin"] = consent_origin
     if not phone.us:

@@ -1,4 +1,4 @@
-"""Intake sources: one URL per sender (migration 0006). Authentication of a source token with its own rate limit,
+"""Intake sources: one URL per sender (migration 0007). Authentication of a source token with its own rate limit,
 the checks on a source's settings (CLI and API alike), and how a source's adapter, field mapping, defaults and
 consent-on-submit turn a sender's body into a lead.
 

@@ -1,4 +1,4 @@
--- Queries on intake sources (migration 0006): authentication with the per-source rate limit, the admin API,
+-- Queries on intake sources (migration 0007): authentication with the per-source rate limit, the admin API,
 -- leads waiting for a platform's API, and the Idempotency-Key store.
 
 -- name: source_hit :one

@@ -1,4 +1,4 @@
--- 0006_sources: intake sources (one URL per sender, for senders that cannot set an Authorization header), the
+-- 0007_sources: intake sources (one URL per sender, for senders that cannot set an Authorization header), the
 -- secrets some platforms need, their own rate-limit windows, Facebook leads waiting for the Graph API, the
 -- Idempotency-Key store, and the `admin` scope for keys.
 --
