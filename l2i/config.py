@@ -43,6 +43,8 @@ class Config:
     # whole body's limit.
     read_timeout_s: int = 10
     body_timeout_s: int = 120
+    graph_base_url: str = "https://graph.facebook.com/v19.0"
+    graph_timeout_s: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -63,4 +65,6 @@ class Config:
             import_waiters=_int(environ, "L2I_IMPORT_WAITERS", cls.import_waiters, minimum=0),
             read_timeout_s=_int(environ, "L2I_READ_TIMEOUT", cls.read_timeout_s),
             body_timeout_s=_int(environ, "L2I_BODY_TIMEOUT", cls.body_timeout_s),
+            graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
+            graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

@@ -5,7 +5,7 @@ import_chunks and queues a job (`store`); it answers 202 with the job's id at on
 final result if the job ends within N seconds (`wait_for_end`).
 
 A `Runner` is a few threads with a connection pool of their own (so intake never waits for an import): each
-claims one job at a time (l2i_import_claim, migration 0007: FOR UPDATE SKIP LOCKED, at most N jobs at once per
+claims one job at a time (l2i_import_claim, migration 0008: FOR UPDATE SKIP LOCKED, at most N jobs at once per
 account and M in all) and runs it with `JobImport`, the import loop of csv_import.Import (the same parse_lead and
 intake.submit as POST /v1/leads) with one change: each batch's leads, the rows' outcomes and the job's progress
 commit together, after checking that the claim is still this runner's. gunicorn starts a runner in every worker

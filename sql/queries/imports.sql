@@ -19,7 +19,7 @@ INSERT INTO import_chunks (import_id, seq, data) VALUES (%(import_id)s, %(seq)s,
 SELECT data FROM import_chunks WHERE import_id = %(import_id)s AND seq = %(seq)s;
 
 -- name: import_claim :one
--- Claims a job within the limits (l2i_import_claim, migration 0007), or that one job only; no row if none may start.
+-- Claims a job within the limits (l2i_import_claim, migration 0008), or that one job only; no row if none may start.
 SELECT * FROM l2i_import_claim(%(max_total)s, %(max_per_account)s, %(lease_s)s, %(import_id)s::uuid);
 
 -- name: import_renew :one

@@ -1,4 +1,4 @@
--- 0007_import_jobs: CSV imports become jobs. POST /v1/leads/import stores the file and answers 202; runners (threads
+-- 0008_import_jobs: CSV imports become jobs. POST /v1/leads/import stores the file and answers 202; runners (threads
 -- in each gunicorn worker, or `l2i worker` on other hosts) claim the jobs and import them; GET /v1/imports/{id}
 -- shows the progress and every row's outcome.
 --
