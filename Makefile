@@ -41,7 +41,9 @@ test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drop
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
-# `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
+# `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement. The rounds
+# against the reference run ../shared/perf-reference/run.sh (L2I_REFERENCE=folder to point elsewhere) when it
+# exists, and say "reference: skipped" when it does not.
 SOAK ?= 60
 BENCH_SECONDS ?= 15
 bench: $(BIN)/.installed db-up ## measure intake next to its SQL floor and framework ceiling; writes bench/RESULTS.md

@@ -13,6 +13,11 @@ pgbench for the SQL floor. Prints the figures and writes bench/RESULTS.md; asser
 7. CSV import rows/s, and queue claims: leads/s with 8 concurrent dialers draining 20,000 queued leads
 8. intake through a source token (POST /v1/sources/{token}/leads) beside intake through a key, same body, same
    connections, runs interleaved (key, source, key, source)
+9. rounds against the reference (issue 13): three rounds at 32 connections, each one a calibration figure (ms for
+   a fixed CPU loop: the machine's speed right then), the reference's floor and intake
+   (`<reference>/run.sh`, when the folder exists: L2I_REFERENCE, else ../shared/perf-reference beside the
+   checkout), then l2i's floor and intake; prints floor / reference floor and intake / reference per round.
+   The machine is shared and its speed drifts: only these same-round ratios are compared.
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ OUT = BENCH / "out"
 KEYS = 20
 CONNECTIONS = (16, 32, 64)
 GET_CONNECTIONS = (4, 32)
-ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim", "source")
+ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim", "source", "rounds")
+ROUNDS = 3
 CLAIM_LEADS = 20_000
 # Texas area codes (the bodies say state TX): each run posts under its own, so no run repeats an earlier number.
 AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903",
@@ -227,6 +233,42 @@ def pgbench(db: Database, scripts: list[Path], defines: list[str], clients: int,
             "failed": int(failed[1]) if failed else 0}
 
 
+# --- the reference, and the machine's speed --------------------------------------------------------------------
+
+def reference_dir() -> Path | None:
+    """The yardstick's folder: L2I_REFERENCE, else ../shared/perf-reference next to this checkout (a worktree
+    one level deeper looks two levels up). None when there is none: the rounds then say "reference: skipped"."""
+    candidates = [os.environ.get("L2I_REFERENCE")] if os.environ.get("L2I_REFERENCE") else \
+        [ROOT.parent / "shared" / "perf-reference", ROOT.parent.parent / "shared" / "perf-reference"]
+    return next((Path(c) for c in candidates if c and (Path(c) / "run.sh").is_file()), None)
+
+
+def calibrate() -> float:
+    """ms for a fixed single-threaded CPU loop, best of 3 (the reference's calib.py, same loop)."""
+    best = 1e9
+    for _ in range(3):
+        started = time.perf_counter()
+        x = 0
+        for i in range(1_000_000):
+            x += i * i % 7
+        best = min(best, time.perf_counter() - started)
+    return best * 1000
+
+
+def reference_run(folder: Path, seconds: int, connections: int) -> dict:
+    """`run.sh SECONDS CONNECTIONS` on a free port: its floor (tps) and intake (req/s, p50, p99, errors)."""
+    from gunicorn_server import free_port
+    done = subprocess.run(["bash", str(folder / "run.sh"), str(seconds), str(connections)], capture_output=True,
+                          text=True, timeout=2 * seconds + 900, env={**os.environ, "PORT": str(free_port())})
+    floor = re.search(r"reference floor c=\d+: ([0-9.]+) tps", done.stdout)
+    served = re.search(r"reference intake c=\d+: ([0-9.]+) req/s p50 ([0-9.]+) ms p99 ([0-9.]+) ms errors (\d+)",
+                       done.stdout)
+    if done.returncode != 0 or not floor or not served:
+        raise RuntimeError(f"reference run failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return {"floor_tps": float(floor[1]), "rps": float(served[1]), "p50_ms": float(served[2]),
+            "p99_ms": float(served[3]), "errors": int(served[4])}
+
+
 # --- memory --------------------------------------------------------------------------------------------------
 
 def rss_kb(pid: int) -> int | None:
@@ -383,6 +425,32 @@ def claimers(url: str, key: str, threads: int, batch: int) -> dict:
             "seconds": seconds, "leads_per_s": len(every) / seconds, "failures": failures[:3]}
 
 
+def rounds(db: Database, keys: list[dict], env: dict, workers, seconds: int) -> dict:
+    """ROUNDS rounds at 32 connections, interleaved: calibration, reference floor + intake, l2i floor, l2i intake."""
+    folder = reference_dir()
+    log(f"reference: {folder}" if folder else "reference: skipped (no ../shared/perf-reference; set L2I_REFERENCE)")
+    scripts, defines = floor_scripts(keys)
+    done = []
+    with running_gunicorn(db.url, env=env, workers=workers) as url:
+        wrk(url, "intake.lua", 32, max(5, seconds // 3), intake_env(keys, 8))  # warm-up
+        for n in range(1, ROUNDS + 1):
+            row = {"round": n, "calib_ms": calibrate(), "load": os.getloadavg()[0]}
+            if folder:
+                row["reference"] = reference_run(folder, seconds, 32)
+            row["floor"] = pgbench(db, scripts, defines, 32, seconds, 8 + 2 * n)
+            row["intake"] = wrk(url, "intake.lua", 32, seconds, intake_env(keys, 9 + 2 * n))
+            ref = row.get("reference")
+            log(f"round {n}: calibration {row['calib_ms']:.0f} ms, load {row['load']:.1f}; "
+                + (f"reference floor {ref['floor_tps']:.0f} tps, intake {ref['rps']:.0f} req/s p99 "
+                   f"{ref['p99_ms']:.1f} ms errors {ref['errors']}; " if ref else "reference skipped; ")
+                + f"l2i floor {row['floor']['tps']:.0f} tps, intake {row['intake']['rps']:.0f} req/s p99 "
+                  f"{row['intake']['p99_ms']:.1f} ms errors {row['intake']['errors']}"
+                + (f"; floor/ref {row['floor']['tps'] / ref['floor_tps']:.2f}, intake/ref "
+                   f"{row['intake']['rps'] / ref['rps']:.2f}" if ref else ""))
+            done.append(row)
+    return {"reference": str(folder) if folder else None, "rounds": done}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=15, help="length of each measurement (default 15)")
@@ -400,7 +468,7 @@ def main() -> int:
             raise SystemExit(f"{tool} is missing: `make bench` installs wrk; pgbench comes with PostgreSQL")
     base_url = os.environ.get("DATABASE_URL") or Config.database_url
     results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None,
-                     "claim": None, "source": None}
+                     "claim": None, "source": None, "rounds": None}
     env, workers = server_env(), workers_setting()
     log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
 
@@ -427,6 +495,8 @@ def main() -> int:
                     for row in results["soak"]["rss"]:
                         log("  worker {pid}: {first_mb:.1f} -> {last_mb:.1f} MB (max {max_mb:.1f}, "
                             "{change_pct:+.1f}%, {samples} samples {from_s}-{to_s} s)".format(**row))
+        if "rounds" in parts:
+            results["rounds"] = rounds(db, keys, env, workers, args.seconds)
         if "source" in parts:
             tokens = db.sources(keys)
             with running_gunicorn(db.url, env=env, workers=workers) as url:
@@ -500,6 +570,8 @@ def report(results: dict, conns) -> str:
 
         def ratio(den):
             return f"{i['rps'] / den:.2f}" if i and den else "-"
+        if not (i or f or ce):
+            continue
         lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
             c, f"{i['rps']:.0f}" if i else "-", f"{i['p50_ms']:.1f}" if i else "-",
             f"{i['p99_ms']:.1f}" if i else "-", i["errors"] if i else "-", i["duplicates"] if i else "-",
@@ -535,6 +607,23 @@ def report(results: dict, conns) -> str:
                 lines.append(f"| {kind} | {n} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
         mean = {kind: sum(r["rps"] for r in src[kind]) / len(src[kind]) for kind in src}
         lines.append(f"\nsource/key throughput: {mean['source'] / mean['key']:.2f}")
+    rd = results.get("rounds")
+    if rd:
+        lines += ["", "Against the reference (issue 13), 32 connections, three interleaved rounds (calibration: ms for a "
+                      "fixed CPU loop at the round's start, higher = slower machine; load: 1-minute load average):", ""]
+        if not rd["reference"]:
+            lines.append("reference: skipped (no ../shared/perf-reference)")
+        lines += ["| round | calibration ms | load | ref floor tps | l2i floor tps | **floor/ref** | ref req/s | ref p99 ms "
+                  "| l2i req/s | l2i p99 ms | l2i errors | **intake/ref** |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for row in rd["rounds"]:
+            ref, f, i = row.get("reference"), row["floor"], row["intake"]
+            lines.append(f"| {row['round']} | {row['calib_ms']:.0f} | {row['load']:.1f} | "
+                         f"{ref['floor_tps']:.0f} | " if ref else f"| {row['round']} | {row['calib_ms']:.0f} | "
+                         f"{row['load']:.1f} | - | ")
+            lines[-1] += (f"{f['tps']:.0f} | {f['tps'] / ref['floor_tps']:.2f} | {ref['rps']:.0f} | {ref['p99_ms']:.1f} | "
+                          if ref else f"{f['tps']:.0f} | - | - | - | ")
+            lines[-1] += (f"{i['rps']:.0f} | {i['p99_ms']:.1f} | {i['errors']} | "
+                          + (f"{i['rps'] / ref['rps']:.2f} |" if ref else "- |"))
     c = results.get("claim")
     if c:
         lines += ["", f"Queue claim (POST /v1/dial-queue/claim over HTTP, {c['threads']} dialers claiming {c['batch']} at "
