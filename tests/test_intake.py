@@ -319,3 +319,20 @@ def test_a_refused_lead_leaves_no_reference_cycle():
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_the_calling_window_is_computed_once_per_intake(accounts, dictdb):
+    """lead_intake reads the gate's not_before twice; if the gate CTE were inlined, the calling-window function
+    would run twice per intake (it did: half the statement's time, bench/RESULTS.md). Counted in this transaction
+    with track_functions on."""
+    from l2i import intake
+    from l2i.fields import parse_lead
+    account_id = accounts.create()
+    with dictdb.transaction():
+        dictdb.execute("SET LOCAL track_functions = 'pl'")
+        intake.submit(dictdb, account_id=account_id, api_key_id=None,
+                      lead=parse_lead({**QUICKSTART_LEAD, "phone": "+12145550100"}))
+        calls = dictdb.execute("""
+            SELECT p.proname, pg_stat_get_xact_function_calls(p.oid) AS calls FROM pg_proc AS p
+            WHERE p.proname LIKE 'l2i\\_next\\_%' AND pg_stat_get_xact_function_calls(p.oid) > 0""").fetchall()
+    assert calls and all(row["calls"] == 1 for row in calls), calls

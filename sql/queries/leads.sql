@@ -16,7 +16,9 @@ WITH zones AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
     SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
                     %(area_zones)s::text[]) AS zones
-), gate AS (
+), gate AS MATERIALIZED (
+    -- MATERIALIZED: decided reads not_before twice; inlined, the calling-window function ran twice per intake
+    -- (pg_stat_user_functions: 2 calls per lead_intake, about half the statement's time; bench/RESULTS.md).
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            a.dnc_connected,
