@@ -624,6 +624,13 @@ def report(results: dict, conns) -> str:
                           if ref else f"{f['tps']:.0f} | - | - | - | ")
             lines[-1] += (f"{i['rps']:.0f} | {i['p99_ms']:.1f} | {i['errors']} | "
                           + (f"{i['rps'] / ref['rps']:.2f} |" if ref else "- |"))
+        if rd["reference"] and rd["rounds"]:
+            def median(values):
+                values = sorted(values)
+                return values[len(values) // 2] if len(values) % 2 else sum(values[len(values) // 2 - 1:][:2]) / 2
+            rows = [r for r in rd["rounds"] if r.get("reference")]
+            lines.append(f"\nmedian of the rounds: floor/ref {median([r['floor']['tps'] / r['reference']['floor_tps'] for r in rows]):.2f}, "
+                         f"intake/ref {median([r['intake']['rps'] / r['reference']['rps'] for r in rows]):.2f}")
     c = results.get("claim")
     if c:
         lines += ["", f"Queue claim (POST /v1/dial-queue/claim over HTTP, {c['threads']} dialers claiming {c['batch']} at "
