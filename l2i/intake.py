@@ -1,8 +1,8 @@
 """The intake pipeline: what happens to one validated lead, inside one SQL statement.
 
 Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
-one transaction (sql/queries/leads.sql, lead_intake): suppression, the 30-day dedupe, the calling window,
-and the dial queue.
+one transaction (sql/queries/leads.sql, lead_intake): suppression, the 30-day dedupe, the calling window (of
+the address state and the area code's state), the attempt caps, and the dial queue.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from psycopg.types.json import Jsonb
 
 from l2i import sql
 from l2i.fields import LeadInput, parse_timestamp
+from l2i.states import ALL_US_ZONES
 
 
 def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dict[str, Any]]:
@@ -39,14 +40,19 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     if not phone.us:
         reasons.append("not_us_number")
-    state = lead.columns["state"]
+    # Every state whose rules apply: the address state and the area code's state (FL, OK, CT and OR presume a
+    # number with their area code is in-state); the window is the strictest of them, in every zone of each.
+    states = list(dict.fromkeys(s for s in (lead.columns["state"], phone.area_state) if s))
+    area_zones = list(phone.area_zones)
+    if phone.us and not area_zones and not states:
+        area_zones = list(ALL_US_ZONES)  # an area code that names no place: every US zone (fail safe)
     params = {
         **lead.columns,
         "account_id": account_id,
         "api_key_id": api_key_id,
         "phone": phone.e164,
-        "area_zones": list(phone.area_zones),
-        "call_state": state or phone.area_state,
+        "area_zones": area_zones,
+        "states": states,
         "reasons": reasons,
         "priority": lead.dialing.get("priority") or 0,
         "expires_in": lead.dialing.get("expires_in"),

@@ -42,8 +42,9 @@ class RequestContext:
 
 
 class Auth:
-    """Resources declare `scopes = {"POST": "write", ...}`; their responders get `req.context.key` (id,
-    account_id, prefix, scopes, rate_limit) once the key is valid, has the scope and is within its limit.
+    """Resources declare `scopes = {"POST": "write", ...}` (or a tuple: any one of those scopes); their responders
+    get `req.context.key` (id, account_id, prefix, scopes, rate_limit) once the key is valid, has the scope and is
+    within its limit.
     Every authenticated response carries X-RateLimit-Limit/Remaining/Reset."""
 
     def __init__(self, pool):
@@ -69,9 +70,11 @@ class Auth:
         resp.set_header("X-RateLimit-Limit", str(key["rate_limit"]))
         resp.set_header("X-RateLimit-Remaining", str(remaining))
         resp.set_header("X-RateLimit-Reset", str(key["reset_at"]))
-        if needed not in key["scopes"]:
+        accepted = (needed,) if isinstance(needed, str) else needed
+        if not set(accepted) & set(key["scopes"]):
+            wanted = " or ".join(f"'{scope}'" for scope in accepted)
             raise APIError(falcon.HTTP_403, "forbidden",
-                           f"This API key lacks the '{needed}' scope (it has: {', '.join(key['scopes'])}).")
+                           f"This API key lacks the {wanted} scope (it has: {', '.join(key['scopes'])}).")
         if key["hits"] > key["rate_limit"]:
             wait = max(1, math.ceil(key["reset_at"] - float(key["now_epoch"])))
             raise APIError(falcon.HTTP_429, "rate_limited",
