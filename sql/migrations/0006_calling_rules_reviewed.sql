@@ -518,39 +518,44 @@ DECLARE
     v_zone text;
     v_state text;
     v_local timestamp;
+    v_day date;
     v_dow integer;
     r record;
 BEGIN
     IF p_at IS NULL OR coalesce(cardinality(p_zones), 0) = 0 OR array_position(p_zones, NULL) IS NOT NULL THEN
         RETURN false;
     END IF;
-    -- the federal floor in every zone (plain expressions: no query)
+    -- The federal floor in every zone: plain expressions, no query (most refusals end here).
     FOREACH v_zone IN ARRAY p_zones LOOP
         v_local := p_at AT TIME ZONE v_zone;
         IF v_local::time < time '08:00' OR v_local::time >= time '21:00' THEN
             RETURN false;
         END IF;
     END LOOP;
-    IF coalesce(cardinality(v_states), 0) = 0 THEN
-        RETURN true;
-    END IF;
-    -- each state's rule in force on the local date, in every zone (or on its fixed clock), and its blackouts
-    FOREACH v_state IN ARRAY v_states LOOP
+    -- Each state: one query for its rule in force on the local date (again only for a zone on another date),
+    -- whether it is blacked out and whether that date is a one-off banned day; then plain expressions.
+    FOREACH v_state IN ARRAY coalesce(v_states, '{}') LOOP
         CONTINUE WHEN v_state IS NULL;
+        v_day := NULL;
         FOREACH v_zone IN ARRAY p_zones LOOP
             v_local := p_at AT TIME ZONE v_zone;
-            SELECT cr.weekday_start, cr.weekday_end, cr.saturday_start, cr.saturday_end, cr.sunday_start,
-                   cr.sunday_end, cr.holidays_banned, cr.clock_utc_offset,
-                   EXISTS (SELECT 1 FROM calling_blackouts AS b
-                           WHERE b.state = v_state AND b.starts_at <= p_at AND p_at < b.ends_at) AS blacked_out
-            INTO r
-            FROM calling_rules AS cr
-            WHERE cr.state = v_state AND cr.effective_from <= v_local::date
-            ORDER BY cr.effective_from DESC
-            LIMIT 1;
-            EXIT WHEN NOT FOUND;  -- no rule for this state: the federal floor alone
-            IF r.blacked_out THEN
-                RETURN false;
+            IF v_day IS DISTINCT FROM v_local::date THEN
+                v_day := v_local::date;
+                SELECT cr.weekday_start, cr.weekday_end, cr.saturday_start, cr.saturday_end, cr.sunday_start,
+                       cr.sunday_end, cr.holidays_banned, cr.clock_utc_offset,
+                       EXISTS (SELECT 1 FROM calling_blackouts AS b
+                               WHERE b.state = v_state AND b.starts_at <= p_at AND p_at < b.ends_at) AS blacked_out,
+                       EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = v_state AND h.day = v_day)
+                           AS one_off
+                INTO r
+                FROM calling_rules AS cr
+                WHERE cr.state = v_state AND cr.effective_from <= v_day
+                ORDER BY cr.effective_from DESC
+                LIMIT 1;
+                EXIT WHEN NOT FOUND;  -- no rule for this state: the federal floor alone
+                IF r.blacked_out THEN
+                    RETURN false;
+                END IF;
             END IF;
             IF r.clock_utc_offset IS NOT NULL THEN
                 v_local := (p_at AT TIME ZONE 'UTC') + r.clock_utc_offset;
@@ -560,8 +565,13 @@ BEGIN
                    v_local::time >= CASE v_dow WHEN 6 THEN r.saturday_start WHEN 7 THEN r.sunday_start
                                                ELSE r.weekday_start END
                AND v_local::time < CASE v_dow WHEN 6 THEN r.saturday_end WHEN 7 THEN r.sunday_end
-                                              ELSE r.weekday_end END, false)
-               OR l2i_is_holiday(v_state, v_local::date, r.holidays_banned) THEN
+                                              ELSE r.weekday_end END, false) THEN
+                RETURN false;
+            END IF;
+            IF (r.one_off AND v_local::date = v_day)
+               OR (r.clock_utc_offset IS NOT NULL AND v_local::date <> v_day
+                   AND EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = v_state AND h.day = v_local::date))
+               OR (r.holidays_banned AND l2i_is_holiday(v_state, v_local::date, true)) THEN
                 RETURN false;
             END IF;
         END LOOP;
