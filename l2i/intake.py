@@ -34,8 +34,9 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before."""
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, now: datetime | None = None) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. now: the instant
+    the gates decide at (None: the database clock, as the service runs)."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     if not phone.us:
@@ -50,6 +51,7 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
         **lead.columns,
         "account_id": account_id,
         "api_key_id": api_key_id,
+        "now": now,
         "phone": phone.e164,
         "area_zones": area_zones,
         "states": states,

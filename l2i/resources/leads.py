@@ -27,9 +27,11 @@ _NEWEST = ("infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff")
 class LeadsCollection:
     scopes = {"POST": "write", "GET": "read"}
 
-    def __init__(self, pool, max_body_bytes: int):
+    def __init__(self, pool, max_body_bytes: int, clock=lambda: None):
+        """clock: the instant intake decides the calling window at; None (the service) = the database's now()."""
         self.pool = pool
         self.max_body_bytes = max_body_bytes
+        self.clock = clock
 
     def on_post(self, req, resp):
         body = body_fields(req, self.max_body_bytes)
@@ -39,7 +41,7 @@ class LeadsCollection:
             raise validation_failed(exc.errors) from None
         key = req.context.key
         with self.pool.connection() as conn:
-            row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead)
+            row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead, now=self.clock())
         result = {"outcome": "created" if row["created"] else "duplicate", "lead_id": row["id"],
                   "status": row["status"]}
         if row["reasons"]:
