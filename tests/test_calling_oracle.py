@@ -28,7 +28,8 @@ import pytest
 
 FULL = os.environ.get("L2I_ORACLE") == "full"
 
-NY, CHI, DEN, PHX, LAX = "America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles"
+NY, CHI, DEN = "America/New_York", "America/Chicago", "America/Denver"
+PHX, LAX = "America/Phoenix", "America/Los_Angeles"
 
 # Every zone a number of the jurisdiction may be in (the zones 0002 gave each state; the territories' own).
 ZONES = {

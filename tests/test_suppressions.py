@@ -101,7 +101,8 @@ def test_a_write_key_may_add_numbers_but_not_list_or_remove_them(client, account
     assert client.simulate_delete("/v1/suppressions/2125550160", headers=owner).status_code == 204
     # Every change is an event, with the key that made it.
     events = dictdb.execute("""
-        SELECT e.phone, e.type, e.reason, k.scopes FROM suppression_events AS e JOIN api_keys AS k ON k.id = e.api_key_id
+        SELECT e.phone, e.type, e.reason, k.scopes
+        FROM suppression_events AS e JOIN api_keys AS k ON k.id = e.api_key_id
         WHERE e.account_id = %s ORDER BY e.id""", (account_id,)).fetchall()
     assert [(e["phone"], e["type"], e["reason"], e["scopes"]) for e in events] == [
         ("+12125550160", "added", "complaint", ["read", "write"]),
