@@ -34,11 +34,14 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, now: datetime | None = None) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. now: the instant
-    the gates decide at (None: the database clock, as the service runs)."""
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (),
+           now: datetime | None = None) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
+    the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call). now: the instant the
+    gates decide at (None: the database clock, as the service runs)."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    reasons = [*hold, *reasons]
     if not phone.us:
         reasons.append("not_us_number")
     # Every state whose rules apply: the address state and the area code's state (FL, OK, CT and OR presume a

@@ -166,7 +166,7 @@ COMMENT ON COLUMN leads.status IS
     'unreached = max attempts used; expired = expires_at passed; removed = taken off by the seller.';
 COMMENT ON COLUMN leads.reasons IS
     'Why the lead is held: suppressed, missing_consent, invalid_consent, not_us_number, no_calling_window, dnc, '
-    'dnc_unavailable, consent_expired.';
+    'dnc_unavailable, consent_expired, do_not_call (a CSV row whose do-not-call column said so).';
 COMMENT ON COLUMN leads.priority IS 'Queue priority 0-9: higher is called first.';
 COMMENT ON COLUMN leads.expires_at IS 'When an unreached lead stops being worth a call (intake expires_in).';
 COMMENT ON COLUMN leads.attempts IS 'Claims since the lead was last (re)queued; each claim is a call attempt.';
@@ -473,7 +473,7 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Calling rules (seeded by 0002_calling_rules.sql, reviewed and dated by 0006: sources there).
+-- Calling rules (seeded by 0002_calling_rules.sql, reviewed and dated by 0007: sources there).
 CREATE TABLE calling_rules (
     state            text        NOT NULL,
     primary_tz       text        NOT NULL,
@@ -511,7 +511,7 @@ COMMENT ON TABLE calling_rules IS
     'Per-state calling windows, one row per state (DC and the territories included) and date it takes effect: '
     'the row that applies on a local date is the one with the latest effective_from on or before it; older rows '
     'stay for history. The federal floor 08:00-21:00 local (47 CFR 64.1200(c)(1)) always applies on top. '
-    'Windows are [start, end). Reviewed 2026-11-30 (0006); to change a rule, insert a row (README, Compliance).';
+    'Windows are [start, end). Reviewed 2026-11-30 (0007); to change a rule, insert a row (README, Compliance).';
 COMMENT ON COLUMN calling_rules.confidence IS
     'high = statute or regulation text read; medium = a secondary source quoting it; low = unconfirmed.';
 COMMENT ON COLUMN calling_rules.max_calls_24h IS
@@ -587,7 +587,7 @@ CREATE TABLE calling_holiday_rules (
 COMMENT ON TABLE calling_holiday_rules IS
     'Each state''s banned holidays as rules, computed for any year by l2i_holiday_days(); they ban calls while '
     'the state''s calling_rules row has holidays_banned. Kinds: fixed (month/day), weekday (first ISO weekday on '
-    'or after month/day), easter (Easter Sunday + easter_offset days). See 0006 for the sources.';
+    'or after month/day), easter (Easter Sunday + easter_offset days). See 0007 for the sources.';
 COMMENT ON COLUMN calling_holiday_rules.observed IS
     'fixed days only: none, sat_fri_sun_mon, sun_mon, or monday (Tue-Fri -> Monday before, Sat/Sun -> Monday '
     'after). The observed day is banned as well as the day itself.';
@@ -1222,20 +1222,36 @@ CREATE TABLE postback_tokens (
     created_at    timestamptz NOT NULL DEFAULT now(),
     last_used_at  timestamptz,
     revoked_at    timestamptz,
+    rate_limit    integer     NOT NULL DEFAULT 600,
     CONSTRAINT postback_tokens_pkey PRIMARY KEY (id),
     CONSTRAINT postback_tokens_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
-    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash)
+    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT postback_tokens_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
 );
 CREATE INDEX postback_tokens_account_id_idx ON postback_tokens (account_id);
 COMMENT ON TABLE postback_tokens IS 'Postback URL tokens (l2ipb_ + 64 hex): token_hash is sha256 of the token, never stored.';
+COMMENT ON COLUMN postback_tokens.rate_limit IS
+    'Postbacks a minute this token may send (fixed windows in postback_rate_limit_windows); past it, 429.';
 
-CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL) RETURNS text
+-- Fixed one-minute windows, one row per postback token, counted by one upsert (sql/queries/postbacks.sql,
+-- postback_token_hit), as rate_limit_windows counts API keys (0006_postback_rate_limit.sql). UNLOGGED.
+CREATE UNLOGGED TABLE postback_rate_limit_windows (
+    token_id      uuid        NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer     NOT NULL,
+    CONSTRAINT postback_rate_limit_windows_pkey PRIMARY KEY (token_id)
+);
+COMMENT ON TABLE postback_rate_limit_windows IS
+    'Postbacks counted in the current one-minute window of each postback token (unlogged).';
+
+CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL,
+                                          p_rate_limit integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_token text := 'l2ipb_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
 BEGIN
-    INSERT INTO postback_tokens (account_id, label, prefix, token_hash)
-    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')));
+    INSERT INTO postback_tokens (account_id, label, prefix, token_hash, rate_limit)
+    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')), coalesce(p_rate_limit, 600));
     RETURN v_token;
 END
 $$;
@@ -1497,7 +1513,7 @@ COMMENT ON VIEW analytics_unmatched_postbacks IS
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- l2i_analyst: read-only, for analysts and dashboards. It sees the views and the tables without secrets; never
--- api_keys, postback_tokens (hashes) or rate_limit_windows. NOLOGIN: grant it to a login role
+-- api_keys, postback_tokens (hashes), rate_limit_windows or postback_rate_limit_windows. NOLOGIN: grant it to a login role
 -- (GRANT l2i_analyst TO alice). Roles belong to the whole server, so it is created only if missing.
 DO $$
 BEGIN
