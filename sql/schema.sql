@@ -669,11 +669,12 @@ $$;
 COMMENT ON FUNCTION l2i_holiday_days(text, date, date) IS
     'Banned days of a state between two local dates, any year: holiday rules (by_rule) and one-off rows.';
 
--- Whether a local date is a banned day of a state: a one-off calling_holidays row, or, when p_rules (the state''s
--- rule has holidays_banned), a day of its holiday rules or their observed days. The same days as
--- l2i_holiday_days; one index lookup and arithmetic, for l2i_call_allowed.
-CREATE FUNCTION l2i_is_holiday(p_state text, p_day date, p_rules boolean) RETURNS boolean
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+-- Whether a local date is a day of a state's holiday rules or their observed days (the by_rule days of
+-- l2i_holiday_days), with one index lookup and arithmetic, for l2i_call_allowed.
+CREATE FUNCTION l2i_is_rule_holiday(p_state text, p_day date) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_year integer := extract(year FROM p_day)::integer;
     v_month integer := extract(month FROM p_day)::integer;
@@ -681,8 +682,7 @@ BEGIN
     -- A fixed or weekday rule's day, observed or not, is at most 6 days after its month/day and 3 before: only
     -- rules of this month and the months next to it can match (and the next or last year's in January and
     -- December). Easter-relative rules are always computed.
-    RETURN EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = p_state AND h.day = p_day)
-        OR (p_rules AND EXISTS (
+    RETURN (EXISTS (
                SELECT 1
                FROM calling_holiday_rules AS r
                CROSS JOIN LATERAL (SELECT v_year AS year
@@ -697,8 +697,8 @@ BEGIN
                  AND (a.day = p_day OR a.day + l2i_holiday_shift(r.observed, a.day) = p_day)));
 END
 $$;
-COMMENT ON FUNCTION l2i_is_holiday(text, date, boolean) IS
-    'True iff the local date is a banned day of the state (one-off rows; holiday rules too when p_rules).';
+COMMENT ON FUNCTION l2i_is_rule_holiday(text, date) IS
+    'True iff the local date is a day of the state''s holiday rules (or an observed day of one).';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- The calling window over several states. A lead may be governed by its address state and by its area code's
@@ -714,6 +714,7 @@ RETURNS boolean
 LANGUAGE plpgsql
 STABLE
 PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
     v_states text[] := upper(p_states::text)::text[];
@@ -773,7 +774,7 @@ BEGIN
             IF (r.one_off AND v_local::date = v_day)
                OR (r.clock_utc_offset IS NOT NULL AND v_local::date <> v_day
                    AND EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = v_state AND h.day = v_local::date))
-               OR (r.holidays_banned AND l2i_is_holiday(v_state, v_local::date, true)) THEN
+               OR (r.holidays_banned AND l2i_is_rule_holiday(v_state, v_local::date)) THEN
                 RETURN false;
             END IF;
         END LOOP;
