@@ -1,7 +1,7 @@
 """The oracle: a plain-Python reading of the reviewed calling rules, compared with the SQL functions.
 
 The rules below are written here from the reference facts (the review of 2026-11-30: state-calling-rules.csv and
-its notes; sources per state in sql/migrations/0008_calling_rules_reviewed.sql), not from the SQL: windows as
+its notes; sources per state in sql/migrations/0009_calling_rules_reviewed.sql), not from the SQL: windows as
 clock times, holidays as the statutes word them (3rd Monday, last Monday, Easter - 2, the Tuesday after the first
 Monday of November), observance as each state words it. For every jurisdiction (50 states, DC, 5 territories),
 every 15 minutes of 2027 and every 5 minutes of the DST changeover weekends, three kinds of lead:

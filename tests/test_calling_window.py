@@ -1,4 +1,4 @@
-"""Legal calling windows (sql/migrations/0002_calling_rules.sql, reviewed and dated by 0008), against a real
+"""Legal calling windows (sql/migrations/0002_calling_rules.sql, reviewed and dated by 0009), against a real
 PostgreSQL. The one-state forms of the functions; tests/test_calling_oracle.py compares the several-state forms
 with an independent implementation of the reviewed table.
 

@@ -1,7 +1,7 @@
 """Issue 8 through HTTP: the defects a review of the rules against the statutes found, each shown on a lead.
 
 The app's clock is pinned to instants of 2027 (intake decides the calling window at it, claims and outcomes run at
-it), so each case is exact. Each test failed before migration 0008:
+it), so each case is exact. Each test failed before migration 0009:
   - Pennsylvania (Act 47 of 2026): a lead posted on Saturday evening waited for Sunday 13:30; now Monday 09:00;
   - an Oregon number (503) with a Texas address got Texas's 21:00 end; now Oregon's 20:00;
   - a Florida number could be claimed any number of times a day; now at most 3 claims in 24 hours;

@@ -1,4 +1,4 @@
--- 0008_calling_rules_reviewed: calling rules that hold up (issue 8). The reviewed state rules as dated data with
+-- 0009_calling_rules_reviewed: calling rules that hold up (issue 8). The reviewed state rules as dated data with
 -- citations; holidays by rule for any year; the strictest of every state that may apply; Mississippi's fixed
 -- standard-time clock; rolling 24-hour attempt caps; emergency blackouts; the US territories; protected opt-outs.
 --
@@ -87,7 +87,7 @@ COMMENT ON TABLE calling_rules IS
     'Per-state calling windows, one row per state (DC and the territories included) and date it takes effect: '
     'the row that applies on a local date is the one with the latest effective_from on or before it; older rows '
     'stay for history. The federal floor 08:00-21:00 local (47 CFR 64.1200(c)(1)) always applies on top. '
-    'Windows are [start, end). Reviewed 2026-11-30 (0008); to change a rule, insert a row (README, Compliance).';
+    'Windows are [start, end). Reviewed 2026-11-30 (0009); to change a rule, insert a row (README, Compliance).';
 COMMENT ON COLUMN calling_rules.state IS 'Two-letter USPS code (DC and the territories PR, VI, GU, MP, AS included).';
 COMMENT ON COLUMN calling_rules.weekday_start IS
     'Monday-Friday window start, inclusive: local time of the called party, or on clock_utc_offset when set.';
@@ -291,7 +291,7 @@ CREATE TABLE calling_holiday_rules (
 COMMENT ON TABLE calling_holiday_rules IS
     'Each state''s banned holidays as rules, computed for any year by l2i_holiday_days(); they ban calls while '
     'the state''s calling_rules row has holidays_banned. Kinds: fixed (month/day), weekday (first ISO weekday on '
-    'or after month/day), easter (Easter Sunday + easter_offset days). See 0008 for the sources.';
+    'or after month/day), easter (Easter Sunday + easter_offset days). See 0009 for the sources.';
 COMMENT ON COLUMN calling_holiday_rules.observed IS
     'fixed days only: none, sat_fri_sun_mon, sun_mon, or monday (Tue-Fri -> Monday before, Sat/Sun -> Monday '
     'after). The observed day is banned as well as the day itself.';
@@ -932,7 +932,7 @@ COMMENT ON TABLE suppression_events IS
     'or the operator (and database user) that made it, when, and why (an opted_out removal must say).';
 INSERT INTO suppression_events (account_id, phone, type, reason, at, db_user)
 SELECT account_id, phone, CASE WHEN reason = 'opted_out' THEN 'opted_out' ELSE 'added' END, reason, created_at,
-       'migration 0008'
+       'migration 0009'
 FROM suppressions
 ORDER BY created_at;
 
