@@ -13,6 +13,8 @@
 -- attempt caps of each count). A non-US number has no zones and so no window: it is held for not_us_number.
 -- An account connected to the Do-Not-Call Registry holds a listed number (dnc) and, failing closed, a number the
 -- loaded registry data cannot answer for (dnc_unavailable). priority and expires_in go with the lead to the queue.
+-- gate is MATERIALIZED: decided reads not_before twice, and inlined the calling-window function ran twice per
+-- intake (half the statement's time; bench/RESULTS.md, tests/test_intake.py).
 -- now: the instant the gates are decided at (calling window, caps, registry); NULL = the database clock (the service).
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
@@ -20,8 +22,6 @@ WITH clock AS (
     -- Every zone the lead may be in: all zones of each of its states, and those of its area code.
     SELECT l2i_lead_zones(%(states)s::text[], %(area_zones)s::text[]) AS zones
 ), gate AS MATERIALIZED (
-    -- MATERIALIZED: decided reads not_before twice; inlined, the calling-window function ran twice per intake
-    -- (pg_stat_user_functions: 2 calls per lead_intake, about half the statement's time; bench/RESULTS.md).
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            a.dnc_connected,
