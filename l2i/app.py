@@ -28,8 +28,11 @@ from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
 
 def _json_default(value):
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        # In UTC whatever the session's TimeZone (behind pgbouncer it is the server's, not set by l2i).
+        return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, decimal.Decimal):

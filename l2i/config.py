@@ -20,6 +20,17 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) 
     return value
 
 
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, not {raw!r}")
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str = "postgresql:///l2i"
@@ -30,6 +41,11 @@ class Config:
     max_body_bytes: int = 65536
     max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
+    # Behind pgbouncer in transaction pooling: no server-side prepared statements, no startup options.
+    pgbouncer: bool = False
+    # Test each pooled connection before lending it (one empty round trip): a connection killed by a failover
+    # or a restart is dropped and replaced instead of failing one request with a 503.
+    pool_check: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -42,4 +58,6 @@ class Config:
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
+            pgbouncer=_flag(environ, "L2I_PGBOUNCER", cls.pgbouncer),
+            pool_check=_flag(environ, "L2I_POOL_CHECK", cls.pool_check),
         )
