@@ -14,6 +14,12 @@ from l2i.config import Config
 
 log = logging.getLogger("l2i.db")
 
+# How long the pool retries one lost connection in the background (1, 2, 4 s apart) before it gives up; the next
+# request that finds no connection starts a new attempt at once. psycopg_pool's default, 300 s, lets the gaps grow
+# to 16 s and more: after a 17 s failover a worker could wait another 15 s before it tried the new primary
+# (tests/test_failover.py saw claims stay at 503 for 30 s after intake had recovered).
+RECONNECT_TIMEOUT_S = 5
+
 
 def connection_kwargs(config: Config) -> dict:
     """What every connection of the pool is opened with.
@@ -52,6 +58,7 @@ def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
         min_size=config.pool_size,
         max_size=config.pool_size,
         timeout=config.pool_timeout_s,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
         name=name,
         open=False,
         kwargs=connection_kwargs(config),
