@@ -498,7 +498,9 @@ def report(results: dict, conns) -> str:
     lines = ["| connections | intake req/s | p50 ms | p99 ms | errors | dup 200s | floor tps | ceiling req/s | "
              "L | intake/L | intake/floor | intake/ceiling |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in conns:
+    if not (results["intake"] or results["floor"] or results["ceiling"]):
+        lines = []  # a run of other parts only (--only get, --only bouncer, ...)
+    for c in conns if lines else ():
         i, f, ce = results["intake"].get(c), results["floor"].get(c), results["ceiling"].get(c)
         limit = 1 / (1 / f["tps"] + 1 / ce["rps"]) if f and ce else None
 

@@ -147,7 +147,9 @@ class Traffic:
     final: dict = field(default_factory=dict)  # phone -> lead_id of its 2xx
     handed: list = field(default_factory=list)  # every lead id a claim answered with
     bad: list = field(default_factory=list)
+    unfinished: list = field(default_factory=list)  # phones never stored before give_up_at
     connection_errors: int = 0
+    give_up_at: float = field(default_factory=lambda: time.monotonic() + 400)
 
     def __enter__(self):
         self.threads = [threading.Thread(target=self._intake, args=(i,), daemon=True)
@@ -185,6 +187,10 @@ class Traffic:
             phone = f"+1512{640 + index}{n:04d}"
             n += 1
             while True:  # retry this lead until it is stored, even after stop: no lead is left half-sent
+                if time.monotonic() > self.give_up_at:
+                    with self.lock:
+                        self.unfinished.append(phone)
+                    return
                 try:
                     resp = post_lead(self.base_url, self.key, phone)
                 except TimeoutError as exc:
@@ -289,6 +295,7 @@ def test_failover_under_load_loses_nothing_acknowledged_and_hands_no_lead_out_tw
     state = formation.run("state")
 
     assert not traffic.bad, f"answers that break the contract (500, hang, unclean 503): {traffic.bad[:5]}"
+    assert not traffic.unfinished, f"leads never stored: {traffic.unfinished[:5]}"
     assert "Traceback" not in log and "internal_error" not in log, log[-3000:]
     with formation.connect() as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
