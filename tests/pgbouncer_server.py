@@ -53,11 +53,11 @@ def _server_of(database_url: str) -> dict:
 
 @contextlib.contextmanager
 def running_pgbouncer(database_url: str, *, pool_size: int = 8, statement_timeout_ms: int = 5000,
-                      ready_timeout_s: float = 15):
+                      extra_settings: str = "", ready_timeout_s: float = 15):
     """pgbouncer in transaction pooling in front of database_url's database, with pool_size server connections.
 
     The statement timeout is set on each server connection by connect_query, as the README tells operators to do
-    (l2i cannot send it as a startup option through pgbouncer 1.18).
+    (l2i cannot send it as a startup option through pgbouncer 1.18). extra_settings: more lines for [pgbouncer].
     """
     server = _server_of(database_url)
     port = free_port()
@@ -80,6 +80,7 @@ default_pool_size = {pool_size}
 max_client_conn = 400
 logfile = {scratch}/pgbouncer.log
 pidfile =
+{extra_settings}
 """)
     (scratch / "userlist.txt").write_text(f'"{server["user"]}" ""\n')
     if run_as:

@@ -26,12 +26,13 @@ import pytest
 from gunicorn_server import running_gunicorn
 from l2i import sql
 from l2i.config import Config
-from l2i.db import connection_kwargs
+from l2i.db import connection_kwargs, open_pool
 from pgbouncer_server import running_pgbouncer
 from tests.conftest import QUICKSTART_LEAD
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_CONNECTIONS = 6
+PREPARE_THRESHOLD = 5  # psycopg's default: a statement is prepared on the server at its 5th execution
 HOST_ENV = {"L2I_PGBOUNCER": "1", "L2I_POOL_SIZE": "4", "L2I_THREADS": "4"}
 
 
@@ -233,6 +234,26 @@ def test_server_side_prepares_break_behind_pgbouncer_and_the_setting_turns_them_
             with psycopg.connect(url, **connection_kwargs(Config(database_url=url, pgbouncer=True))) as conn:
                 for _ in range(10):
                     assert sql.one(conn, "ping") == {"ok": 1}
+
+
+def test_a_pooler_l2i_was_not_told_about_is_noticed_and_prepares_are_turned_off(database_url, caplog):
+    """A pgbouncer that ignores the `options` startup parameter lets l2i's direct-mode connections through: l2i
+    sees that the backend pid differs from the announced one, turns prepares off for the connection and warns.
+    Two connections on one server connection run each statement more often than psycopg's prepare threshold."""
+    with running_pgbouncer(database_url, pool_size=1, extra_settings="ignore_startup_parameters = options") as url:
+        pool = open_pool(Config(database_url=url, pool_size=2), name="undeclared-pooler")
+        try:
+            pool.wait(timeout=15)
+            for _ in range(3 * PREPARE_THRESHOLD):
+                for conn in [pool.getconn(), pool.getconn()]:
+                    try:
+                        assert conn.prepare_threshold is None
+                        assert sql.one(conn, "ping") == {"ok": 1}
+                    finally:
+                        pool.putconn(conn)
+        finally:
+            pool.close()
+    assert any("set L2I_PGBOUNCER=1" in record.getMessage() for record in caplog.records)
 
 
 SESSION_STATE = {
