@@ -108,10 +108,10 @@ up)
     as_owner pg_autoctl create postgres --pgdata "$dir/$node" --pgport "$(port_of $node)" --hostname 127.0.0.1 \
       --listen 127.0.0.1 --name "$node" --dbname l2i --auth trust --no-ssl --monitor "$(monitor_uri)" \
       >>"$dir/$node.log" 2>&1
+    # Before the keeper starts: `config set` rewrites the file a starting keeper reads.
+    as_owner pg_autoctl config set --pgdata "$dir/$node" timeout.network_partition_timeout "$PARTITION_TIMEOUT_S" \
+      >/dev/null
     start_keeper "$node"
-    # Set once the keeper runs (it reloads on the SIGHUP this sends); set before, the keeper started with 20 s.
-    wait_for 30 "$node's keeper starting" as_owner pg_autoctl config set --pgdata "$dir/$node" \
-      timeout.network_partition_timeout "$PARTITION_TIMEOUT_S"
     if [ "$node" = node1 ]; then
       wait_for 90 "node1 becoming the primary" single
     fi
