@@ -72,7 +72,9 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.5
   return 1
 }
 
-states() { monitor_sql "SELECT string_agg(reportedstate || '/' || goalstate, ' ' ORDER BY nodeid) FROM pgautofailover.node"; }
+states() {  # "reported/goal" of each node, in node order
+  monitor_sql "SELECT string_agg(reportedstate || '/' || goalstate, ' ' ORDER BY nodeid) FROM pgautofailover.node"
+}
 
 single() { [ "$(states)" = "single/single" ]; }
 
