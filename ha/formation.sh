@@ -8,7 +8,8 @@
 #   ha/formation.sh standby-url DIR  the conninfo of whichever node is a secondary now (analysts)
 #   ha/formation.sh state DIR        pg_autoctl show state
 #   ha/formation.sh failover DIR     a planned failover (pg_autoctl perform failover), waits until it is done
-#   ha/formation.sh crash DIR        the primary's host dies: its keeper, then its postmaster, SIGKILLed
+#   ha/formation.sh crash DIR [primary|secondary]  that node's host dies: its keeper, then its postmaster, SIGKILLed
+#   ha/formation.sh revive DIR       starts again the keeper of a node that crashed (it rejoins as a secondary)
 #   ha/formation.sh wait DIR         waits until the formation has one primary and one secondary
 #   ha/formation.sh down DIR         stops every server and removes DIR
 #
@@ -135,7 +136,7 @@ failover)
   wait_for 120 "the formation settling after the failover" settled
   ;;
 crash)
-  port=$(node_port_in_state primary)
+  port=$(node_port_in_state "${3:-primary}")
   node=$(grep -lx "$port" "$dir"/node1.port "$dir"/node2.port | xargs -n 1 basename | sed 's/\.port$//')
   rundir="$dir/run/pg_autoctl$dir/$node"
   postmaster=$(head -n 1 "$dir/$node/postmaster.pid")
@@ -146,6 +147,16 @@ crash)
   done
   kill -KILL "$postmaster"
   echo "$node $port $postmaster"
+  ;;
+revive)
+  for node in node1 node2; do
+    rundir="$dir/run/pg_autoctl$dir/$node"
+    if ! { [ -f "$rundir/pg_autoctl.pid" ] && kill -0 "$(head -n 1 "$rundir/pg_autoctl.pid")" 2>/dev/null; }; then
+      rm -f "$rundir"/*.pid
+      start_keeper "$node"
+      echo "$node"
+    fi
+  done
   ;;
 down)
   for node in node2 node1 monitor; do

@@ -7,9 +7,9 @@ connections find the new primary by themselves; the pool checks connections befo
 dropped. No restart, nothing told to l2i.
 
 What must hold while clients post leads and dialers claim from the queue, through a planned failover
-(`pg_autoctl perform failover`) and then the primary's death (its keeper and postmaster SIGKILLed): every request
-gets a 2xx or a clean 503 with Retry-After (never a hang, never a 500); the service is back on the new primary
-within a bounded time; afterwards every lead that got a 201 is on the new primary, none is stored twice (the
+(`pg_autoctl perform failover`), the secondary's death, then the primary's (keeper and postmaster SIGKILLed):
+every request gets a 2xx or a clean 503 with Retry-After (never a hang, never a 500); the service is back on the
+new primary within a bounded time; afterwards every lead that got a 201 is on the new primary, none is stored twice (the
 clients retry what got a 503), and no queued lead was handed to two dialers.
 """
 
@@ -43,6 +43,10 @@ SCRIPT = ROOT / "ha" / "formation.sh"
 HA_ENV = {"L2I_POOL_SIZE": "3", "L2I_POOL_TIMEOUT": "2", "L2I_CONNECT_TIMEOUT": "2",
           "L2I_STATEMENT_TIMEOUT_MS": "2000", "L2I_RETRY_AFTER": "1"}
 QUEUED = 6000
+# In this order: a planned switch; the secondary's host dying (commits wait for it until the monitor drops the
+# synchronous requirement; it is then revived and rejoins); the primary's host dying (the secondary takes over).
+FAULTS = {"planned failover": ("failover",), "secondary killed": ("crash", "secondary"),
+          "primary killed": ("crash", "primary")}
 
 
 @dataclass
@@ -50,8 +54,9 @@ class Formation:
     dir: str
     url: str
 
-    def run(self, command: str, timeout_s: float = 240) -> str:
-        done = subprocess.run([str(SCRIPT), command, self.dir], capture_output=True, text=True, timeout=timeout_s)
+    def run(self, command: str, *args: str, timeout_s: float = 240) -> str:
+        done = subprocess.run([str(SCRIPT), command, self.dir, *args], capture_output=True, text=True,
+                              timeout=timeout_s)
         assert done.returncode == 0, f"formation.sh {command}: {done.stdout}\n{done.stderr}"
         return done.stdout.strip()
 
@@ -281,15 +286,18 @@ def test_failover_under_load_loses_nothing_acknowledged_and_hands_no_lead_out_tw
             assert traffic.wait_for("intake", 30, timeout_s=30), "no traffic got through before the failover"
             assert traffic.wait_for("claim", 10, timeout_s=30), "no claims got through before the failover"
 
-            for fault in ("planned failover", "primary killed"):
+            for fault, command in FAULTS.items():
                 started = time.monotonic()
                 stored_before = traffic.count("intake")
                 claimed_before = traffic.count("claim")
-                formation.run("failover" if fault == "planned failover" else "crash")
+                formation.run(*command)
                 recovered = (traffic.wait_for("intake", stored_before + 30, timeout_s=90)
                              and traffic.wait_for("claim", claimed_before + 10, timeout_s=30))
                 outages[fault] = traffic.outage(started, time.monotonic())
                 assert recovered, f"no recovery after {fault}: {outages[fault]}\n{base_url.log()[-3000:]}"
+                if fault == "secondary killed":  # it comes back and catches up, ready to take over next
+                    formation.run("revive")
+                    formation.run("wait")
         log = base_url.log()
         assert base_url.process.poll() is None, "gunicorn died"
     state = formation.run("state")
