@@ -46,6 +46,8 @@ class Config:
     # Test each pooled connection before lending it (one empty round trip): a connection killed by a failover
     # or a restart is dropped and replaced instead of failing one request with a 503.
     pool_check: bool = True
+    graph_base_url: str = "https://graph.facebook.com/v19.0"
+    graph_timeout_s: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -60,4 +62,6 @@ class Config:
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
             pgbouncer=_flag(environ, "L2I_PGBOUNCER", cls.pgbouncer),
             pool_check=_flag(environ, "L2I_POOL_CHECK", cls.pool_check),
+            graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
+            graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

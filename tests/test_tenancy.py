@@ -17,7 +17,10 @@ SCHEMA = Path(__file__).resolve().parent.parent / "sql" / "schema.sql"
 UNPINNED = {
     "key_hit": "authenticates a request: the account is what it finds, by the key's hash (on Citus api_keys and "
                "rate_limit_windows stay local to the coordinator, or api_keys becomes a reference table)",
-    "postback_token_auth": "authenticates a postback: the account is what it finds, by the token's hash (as key_hit)",
+    "postback_token_hit": "authenticates a postback: the account is what it finds, by the token's hash (as key_hit)",
+    "source_hit": "authenticates a source's post: the account is what it finds, by the token's hash (as key_hit)",
+    "source_for_retry": "the CLI's retry (l2i sources retry) reads one source by its id, outside any request",
+    "source_pending_waiting": "the CLI's retry lists what is left to fetch for one source, or for every source",
     "dial_reap": "the cron reaper (l2i dial reap) runs over every account when account_id is NULL; the service "
                  "always passes one (on Citus a NULL account is a multi-shard UPDATE, run shard by shard)",
 }
