@@ -21,7 +21,7 @@ log = logging.getLogger("l2i.db")
 RECONNECT_TIMEOUT_S = 5
 
 
-def connection_kwargs(config: Config) -> dict:
+def connection_kwargs(config: Config, application_name: str = "l2i") -> dict:
     """What every connection of the pool is opened with.
 
     Direct to PostgreSQL, the statement timeout and UTC travel as startup options. Behind pgbouncer in transaction
@@ -34,7 +34,7 @@ def connection_kwargs(config: Config) -> dict:
         "autocommit": True,
         "row_factory": dict_row,
         "connect_timeout": config.connect_timeout_s,
-        "application_name": "l2i",
+        "application_name": application_name,
     }
     if config.pgbouncer:
         kwargs["prepare_threshold"] = None
@@ -43,7 +43,7 @@ def connection_kwargs(config: Config) -> dict:
     return kwargs
 
 
-def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
+def open_pool(config: Config, *, name: str = "l2i", application_name: str = "l2i") -> ConnectionPool:
     """A pool of autocommit connections with dict rows and a server-side statement timeout.
 
     Every statement the service sends is a whole transaction by itself, so autocommit is the right mode, and
@@ -61,7 +61,7 @@ def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
         reconnect_timeout=RECONNECT_TIMEOUT_S,
         name=name,
         open=False,
-        kwargs=connection_kwargs(config),
+        kwargs=connection_kwargs(config, application_name),
         configure=functools.partial(_configure, config),
         check=ConnectionPool.check_connection if config.pool_check else None,
     )

@@ -21,6 +21,10 @@ UNPINNED = {
     "source_hit": "authenticates a source's post: the account is what it finds, by the token's hash (as key_hit)",
     "source_for_retry": "the CLI's retry (l2i sources retry) reads one source by its id, outside any request",
     "source_pending_waiting": "the CLI's retry lists what is left to fetch for one source, or for every source",
+    **{name: "the import runner (l2i/import_jobs.py) works on a job it has claimed, by the job's id and claim id; "
+             "it learns the account from the claim and could pass it (import_claim picks jobs across accounts, "
+             "under limits counted over all of them)"
+       for name in ("import_renew", "import_record", "import_finish", "import_fail", "import_release")},
     "dial_reap": "the cron reaper (l2i dial reap) runs over every account when account_id is NULL; the service "
                  "always passes one (on Citus a NULL account is a multi-shard UPDATE, run shard by shard)",
 }
