@@ -46,7 +46,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     errors.install(app, config.retry_after_s)
 
     app.add_route("/healthz", Health())
-    app.add_route("/readyz", Ready(pool))
+    app.add_route("/readyz", Ready(pool, config.retry_after_s))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/leads/import", LeadsImport(pool, config.max_import_bytes))  # the literal wins over {lead_id}
