@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -20,6 +21,20 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) 
     return value
 
 
+def _networks(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A comma-separated list of IP addresses or networks (CIDR), or `none`; checked here, parsed by the user."""
+    raw = environ.get(name)
+    raw = default if raw is None or not raw.strip() else raw.strip()
+    if raw.lower() == "none":
+        return ""
+    for item in raw.split(","):
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise SystemExit(f"{name} must be IP addresses or networks, comma-separated, or none: {item!r}") from None
+    return ",".join(item.strip() for item in raw.split(","))
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str = "postgresql:///l2i"
@@ -30,6 +45,9 @@ class Config:
     max_body_bytes: int = 65536
     max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
+    # Peers whose X-Forwarded-For l2i believes (the proxy in front of it): the local nginx. A header from any
+    # other peer is ignored; `none` believes nobody.
+    trusted_proxies: str = "127.0.0.1,::1"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -42,4 +60,5 @@ class Config:
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
+            trusted_proxies=_networks(environ, "L2I_TRUSTED_PROXIES", cls.trusted_proxies),
         )

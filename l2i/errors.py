@@ -16,6 +16,8 @@ import falcon
 import psycopg
 import psycopg_pool
 
+from l2i.logs import log_path
+
 log = logging.getLogger("l2i.errors")
 
 # The code for errors Falcon raises itself, by status.
@@ -131,7 +133,7 @@ def _database_unavailable(config_retry_after: int):
 
 def _unexpected(req, resp, exc, params):
     log.exception("unhandled error request_id=%s method=%s path=%s",
-                  req.context.get("request_id"), req.method, req.path)
+                  req.context.get("request_id"), req.method, log_path(req.path))
     raise APIError(falcon.HTTP_500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 

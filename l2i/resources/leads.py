@@ -39,7 +39,8 @@ class LeadsCollection:
             raise validation_failed(exc.errors) from None
         key = req.context.key
         with self.pool.connection() as conn:
-            row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead)
+            row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead,
+                                client_ip=req.context.get("client_ip"))
         result = {"outcome": "created" if row["created"] else "duplicate", "lead_id": row["id"],
                   "status": row["status"]}
         if row["reasons"]:
