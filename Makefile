@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test db db-up migrate fuzz bench clean
+.PHONY: help run test db db-up migrate fuzz bench clean nginx mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -35,7 +35,12 @@ migrate: $(BIN)/.installed db-up ## create the database if missing and apply the
 run: migrate ## start the service (gunicorn, http://127.0.0.1:8000) with its database
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drops scratch databases)
+# Debian's nginx, for tests/test_nginx.py (which starts its own on scratch ports with deploy/nginx/l2i.conf).
+nginx: ## install nginx if missing (apt-get)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || apt-get install -y -qq nginx \
+	  || { apt-get update -qq && apt-get install -y -qq nginx; }
+
+test: $(BIN)/.installed-test db-up nginx ## run the whole test suite (creates and drops scratch databases)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
