@@ -11,8 +11,8 @@ export DATABASE_URL ?= postgresql:///l2i
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# The venv is a file target: rebuilt when the dependencies in setup.cfg change.
-$(BIN)/.installed: setup.cfg
+# The venv is a file target: rebuilt when the dependencies in setup.cfg (or the packaging in setup.py) change.
+$(BIN)/.installed: setup.cfg setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
