@@ -37,9 +37,16 @@ def create_scratch_database(prefix: str = "l2i_test") -> str:
     return name
 
 
+def analyst_role(database: str) -> str:
+    """The analyst role migration 0006 creates for a database (l2i_analyst_role() in SQL)."""
+    return ("l2i_" + database)[:55] + "_analyst"
+
+
 def drop_database(name: str) -> None:
+    """Drops the database and its analyst role (roles belong to the server: they would outlive the database)."""
     with psycopg.connect(make_conninfo(BASE_URL, dbname="postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{analyst_role(name)}"')
 
 
 @contextlib.contextmanager
