@@ -46,6 +46,9 @@ test: $(BIN)/.installed-test db-up nginx ## run the whole test suite (creates an
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
 
+mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critical SQL and Python; print which survive
+	$(BIN)/python tests/mutants.py $(MUTANTS)
+
 # `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
 SOAK ?= 60
 BENCH_SECONDS ?= 15
