@@ -16,7 +16,7 @@ import re
 
 _QUERY = re.compile(r"\?[^\s'\"]*")
 _SOURCE_PATH = re.compile(r"(/v1/sources/)[^/\s'\"?]+")
-_SECRET = re.compile(r"\bl2i(?:pb|src|lt)?_[0-9A-Za-z]{16,}")
+_SECRET = re.compile(r"\bl2i[a-z]{0,4}_[0-9A-Za-z]{16,}")  # keys l2i_, postback l2ipb_, source l2is_ tokens
 _LETTER = re.compile(r"[A-Za-z]")
 
 

@@ -56,7 +56,8 @@ def test_log_path_keeps_lead_ids_and_redacts_source_tokens():
     assert log_path("/v1/sources/l2is_" + "0" * 64 + "/leads") == "/v1/sources/[redacted]/leads"
     assert redact(f"GET /v1/postbacks/calls?token={TOKEN}&caller_id=1 HTTP/1.1") == \
         "GET /v1/postbacks/calls?[redacted] HTTP/1.1"
-    assert redact(f"token {TOKEN} and key l2i_{'f' * 64}") == "token [redacted] and key [redacted]"
+    assert redact(f"token {TOKEN}, key l2i_{'f' * 64}, source l2is_{'0' * 64}") == \
+        "token [redacted], key [redacted], source [redacted]"
 
 
 @pytest.fixture(scope="module")
