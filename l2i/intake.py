@@ -33,13 +33,16 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, client_ip: str | None = None) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before.
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (),
+           client_ip: str | None = None) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
+    the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
 
     client_ip: the address the lead was posted from (a browser posting its own form); it becomes consent.ip
     when the lead has consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    reasons = [*hold, *reasons]
     if client_ip and lead.consent and not lead.consent.get("ip"):
         lead.consent["ip"] = client_ip
         consent["ip_from"] = "client_address"

@@ -166,7 +166,7 @@ COMMENT ON COLUMN leads.status IS
     'unreached = max attempts used; expired = expires_at passed; removed = taken off by the seller.';
 COMMENT ON COLUMN leads.reasons IS
     'Why the lead is held: suppressed, missing_consent, invalid_consent, not_us_number, no_calling_window, dnc, '
-    'dnc_unavailable, consent_expired.';
+    'dnc_unavailable, consent_expired, do_not_call (a CSV row whose do-not-call column said so).';
 COMMENT ON COLUMN leads.priority IS 'Queue priority 0-9: higher is called first.';
 COMMENT ON COLUMN leads.expires_at IS 'When an unreached lead stops being worth a call (intake expires_in).';
 COMMENT ON COLUMN leads.attempts IS 'Claims since the lead was last (re)queued; each claim is a call attempt.';
@@ -711,20 +711,36 @@ CREATE TABLE postback_tokens (
     created_at    timestamptz NOT NULL DEFAULT now(),
     last_used_at  timestamptz,
     revoked_at    timestamptz,
+    rate_limit    integer     NOT NULL DEFAULT 600,
     CONSTRAINT postback_tokens_pkey PRIMARY KEY (id),
     CONSTRAINT postback_tokens_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
-    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash)
+    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT postback_tokens_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
 );
 CREATE INDEX postback_tokens_account_id_idx ON postback_tokens (account_id);
 COMMENT ON TABLE postback_tokens IS 'Postback URL tokens (l2ipb_ + 64 hex): token_hash is sha256 of the token, never stored.';
+COMMENT ON COLUMN postback_tokens.rate_limit IS
+    'Postbacks a minute this token may send (fixed windows in postback_rate_limit_windows); past it, 429.';
 
-CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL) RETURNS text
+-- Fixed one-minute windows, one row per postback token, counted by one upsert (sql/queries/postbacks.sql,
+-- postback_token_hit), as rate_limit_windows counts API keys (0006_postback_rate_limit.sql). UNLOGGED.
+CREATE UNLOGGED TABLE postback_rate_limit_windows (
+    token_id      uuid        NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer     NOT NULL,
+    CONSTRAINT postback_rate_limit_windows_pkey PRIMARY KEY (token_id)
+);
+COMMENT ON TABLE postback_rate_limit_windows IS
+    'Postbacks counted in the current one-minute window of each postback token (unlogged).';
+
+CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL,
+                                          p_rate_limit integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_token text := 'l2ipb_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
 BEGIN
-    INSERT INTO postback_tokens (account_id, label, prefix, token_hash)
-    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')));
+    INSERT INTO postback_tokens (account_id, label, prefix, token_hash, rate_limit)
+    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')), coalesce(p_rate_limit, 600));
     RETURN v_token;
 END
 $$;
@@ -985,10 +1001,10 @@ COMMENT ON VIEW analytics_unmatched_postbacks IS
     'Postbacks no transfer matched yet (same caller id within 4 hours). sql/admin/postbacks_rematch.sql retries.';
 
 -- ---------------------------------------------------------------------------------------------------------------
--- The analysts' read-only role, one per database (0006_analyst_per_database.sql; 0004 made one l2i_analyst for the
+-- The analysts' read-only role, one per database (0007_analyst_per_database.sql; 0004 made one l2i_analyst for the
 -- whole server): l2i_<database>_analyst, or the name in the setting l2i.analyst_role. It sees the views and the
--- tables without secrets; never api_keys, postback_tokens (hashes) or rate_limit_windows. NOLOGIN: grant it to a
--- login role. Only the owner, the migrating role (the service) and this role may connect; only the owner and the
+-- tables without secrets; never api_keys, postback_tokens (hashes), rate_limit_windows or
+-- postback_rate_limit_windows. NOLOGIN: grant it to a login role. Only the owner, the migrating role (the service) and this role may connect; only the owner and the
 -- service may take advisory locks (the postback and transfer locks), when a superuser migrates.
 CREATE FUNCTION l2i_analyst_role() RETURNS name
 LANGUAGE sql

@@ -27,6 +27,7 @@ BASE_URL = os.environ.get("DATABASE_URL") or Config.database_url
 try:  # The fuzzer (tests/test_fuzz.py) sends POST /v1/leads/import's text/csv bodies as the text they are.
     import schemathesis
     schemathesis.serializer("text/csv")(schemathesis.serializers.TextSerializer)
+    schemathesis.serializer("text/tab-separated-values")(schemathesis.serializers.TextSerializer)
 except ImportError:
     pass
 
@@ -39,7 +40,7 @@ def create_scratch_database(prefix: str = "l2i_test") -> str:
 
 
 def analyst_role(database: str) -> str:
-    """The analyst role migration 0006 creates for a database (l2i_analyst_role() in SQL)."""
+    """The analyst role migration 0007 creates for a database (l2i_analyst_role() in SQL)."""
     return ("l2i_" + database)[:55] + "_analyst"
 
 
