@@ -91,7 +91,8 @@ MUTANTS = (
            (("l2i/clients.py", "if forwarded_for and _trusted(client, trusted):", "if forwarded_for:"),),
            ("tests/test_clients.py",)),
     Mutant("forwarded_for_leftmost", "the client-written end of X-Forwarded-For is believed",
-           (("l2i/clients.py", 'for hop in reversed(forwarded_for.split(",")):', 'for hop in forwarded_for.split(","):'),),
+           (("l2i/clients.py", 'for hop in reversed(forwarded_for.split(",")):',
+             'for hop in forwarded_for.split(","):'),),
            ("tests/test_clients.py",)),
     Mutant("query_strings_logged", "tokens in gunicorn's log",
            (("l2i/logs.py", '    text = _QUERY.sub("?[redacted]", text)\n', ""),),
@@ -138,7 +139,10 @@ def pytest(tree: Path, tests: tuple[str, ...], timeout_s: int) -> tuple[int, str
     except subprocess.TimeoutExpired:
         return 124, "timed out (counted as killed)"
     lines = (result.stdout + result.stderr).strip().splitlines()
-    return result.returncode, lines[-1] if lines else ""
+    summary = lines[-1] if lines else ""
+    caught = next((line.split(" - ")[0] for line in lines
+                   if line.startswith(("FAILED tests/", "ERROR tests/"))), None)
+    return result.returncode, f"{summary}; {caught}" if caught else summary
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the copy's l2i is not the one imported: {check.stdout or check.stderr}")
             return 2
         all_tests = tuple(dict.fromkeys(t for m in chosen for t in m.tests))
+        # pytest runs a file only once: given a whole file and one of its tests, it may run just the test.
+        whole = {t for t in all_tests if "::" not in t}
+        all_tests = tuple(t for t in all_tests if t.split("::")[0] not in whole or "::" not in t)
         code, last = pytest(base, all_tests, args.timeout * 2)
         if code != 0:
             print(f"the unmutated tree fails its targeted tests: {last}")

@@ -184,7 +184,8 @@ class Slowloris:
         sock = socket.create_connection(("127.0.0.1", self.port), timeout=30, source_address=(CLIENT_ADDRESS, 0))
         self.sockets.append(sock)
         if index % 2:
-            head = b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\n\r\n"
+            head = (b"POST /v1/leads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 5000\r\n\r\n")
             trickle = b"{" + b" " * 4999
         else:
             head, trickle = b"GET /healthz HTTP/1.1\r\nHost: x\r\n", b"X-Slow: " + b"a" * 4000
