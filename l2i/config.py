@@ -48,6 +48,8 @@ class Config:
     # Peers whose X-Forwarded-For l2i believes (the proxy in front of it): the local nginx. A header from any
     # other peer is ignored; `none` believes nobody.
     trusted_proxies: str = "127.0.0.1,::1"
+    graph_base_url: str = "https://graph.facebook.com/v19.0"
+    graph_timeout_s: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -61,4 +63,6 @@ class Config:
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
             trusted_proxies=_networks(environ, "L2I_TRUSTED_PROXIES", cls.trusted_proxies),
+            graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
+            graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

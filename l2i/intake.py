@@ -33,16 +33,21 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (),
-           client_ip: str | None = None) -> dict[str, Any]:
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
+           consent_origin: dict | None = None, test: bool = False, client_ip: str | None = None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
     the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
 
-    client_ip: the address the lead was posted from (a browser posting its own form); it becomes consent.ip
-    when the lead has consent evidence without an ip, and gates.consent.ip_from says so."""
+    source_id: the intake source it came through; consent_origin: where each consent value came from when a
+    source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
+    transaction that is rolled back, so nothing is stored (a platform's "send test" button). client_ip: the
+    address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
+    consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
+    if consent_origin:
+        consent["origin"] = consent_origin
     if client_ip and lead.consent and not lead.consent.get("ip"):
         lead.consent["ip"] = client_ip
         consent["ip_from"] = "client_address"
@@ -53,6 +58,7 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
         **lead.columns,
         "account_id": account_id,
         "api_key_id": api_key_id,
+        "source_id": source_id,
         "phone": phone.e164,
         "area_zones": list(phone.area_zones),
         "call_state": state or phone.area_state,
@@ -68,6 +74,13 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
             "consent": consent,
         }),
     }
+    if test:
+        with conn.transaction(force_rollback=True):
+            return _intake(conn, params)
+    return _intake(conn, params)
+
+
+def _intake(conn, params: dict) -> dict[str, Any]:
     # The second run happens only when the number's open lead was older than 30 days: the first run closed
     # its dedupe flag, the second inserts the new lead (see lead_intake).
     for _ in range(2):

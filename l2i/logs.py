@@ -1,7 +1,8 @@
 """Logs that cannot leak a credential or be forged.
 
-- `redact(text)`: query strings (postback tokens travel in them: `?token=`, `?lead_token=`), the token in a
-  source path (`/v1/sources/{token}/...`) and anything shaped like an l2i key or token become `[redacted]`.
+- `redact(text)`: query strings (postback tokens travel in them: `?token=`, `?lead_token=`) and anything shaped
+  like an l2i key or token become `[redacted]`; a source token in a path (`/v1/sources/{token}/...`) keeps only
+  its non-secret prefix (`l2is_0123abcd...`), a source's id stays, anything else there is redacted.
   `RedactFilter` applies it to every record of a logger or handler: gunicorn's error log (it logs a whole
   invalid request line, query string included) and l2i's own handler.
 - `log_path(path)`: a request path as the access line prints it: phone numbers masked
@@ -15,14 +16,26 @@ import logging
 import re
 
 _QUERY = re.compile(r"\?[^\s'\"]*")
-_SOURCE_PATH = re.compile(r"(/v1/sources/)[^/\s'\"?]+")
+_SOURCE_PATH = re.compile(r"(/v1/sources/)([^/\s'\"?]+)")
 _SECRET = re.compile(r"\bl2i[a-z]{0,4}_[0-9A-Za-z]{16,}")  # keys l2i_, postback l2ipb_, source l2is_ tokens
 _LETTER = re.compile(r"[A-Za-z]")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _source_segment(match: re.Match) -> str:
+    """A source token in a path keeps its non-secret prefix (l2is_ + 8 hex, as l2i.sources.mask prints it);
+    anything else there is redacted whole."""
+    segment = match[2]
+    if _UUID.match(segment):  # a source's id (the admin API), not a secret
+        return match[0]
+    if segment.startswith("l2is_") and len(segment) > 13:
+        return match[1] + segment[:13] + "..."
+    return match[1] + (segment if segment.endswith("...") and len(segment) <= 16 else "[redacted]")
 
 
 def redact(text: str) -> str:
     text = _QUERY.sub("?[redacted]", text)
-    text = _SOURCE_PATH.sub(r"\1[redacted]", text)
+    text = _SOURCE_PATH.sub(_source_segment, text)
     return _SECRET.sub("[redacted]", text)
 
 

@@ -25,9 +25,9 @@ _KEY = re.compile(r"^l2i_[0-9a-f]{64}$")
 
 class RequestContext:
     """Takes the caller's X-Request-Id (or makes one), echoes it, and logs one line per request: no query
-    string, no key (only its non-secret prefix), no body; the path escaped, phone numbers in it masked
-    (l2i.logs.log_path). Also finds the client's address (l2i.clients: X-Forwarded-For only from a trusted proxy)
-    as req.context.client_ip."""
+    string, no key or source token (only the non-secret prefix, also in a path), no body; the path escaped, phone
+    numbers in it masked (l2i.logs.log_path). Also finds the client's address (l2i.clients: X-Forwarded-For only
+    from a trusted proxy) as req.context.client_ip."""
 
     def __init__(self, trusted_proxies: str = ""):
         self.trusted_proxies = parse_networks(trusted_proxies)
@@ -41,7 +41,7 @@ class RequestContext:
         resp.set_header("X-Request-Id", req.context.request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
-        key = req.context.get("key")
+        key = req.context.get("key") or req.context.get("source")
         access_log.info(
             "request_id=%s method=%s path=%s status=%s ms=%.1f key=%s account=%s client=%s",
             req.context.get("request_id"), req.method, log_path(req.path), resp.status_code,
@@ -63,6 +63,8 @@ class Auth:
         if needed is None:
             return
         header = req.get_header("Authorization") or ""
+        if not header and req.method in getattr(resource, "source_methods", ()):
+            return  # the resource authenticates a source token (or answers 401 itself)
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if not header:

@@ -53,7 +53,9 @@ def test_the_access_line_masks_phone_numbers_in_paths(client, accounts, caplog):
 def test_log_path_keeps_lead_ids_and_redacts_source_tokens():
     lead_id = "6f1c2d3e-1234-4567-8901-234567890123"
     assert log_path(f"/v1/leads/{lead_id}/outcome") == f"/v1/leads/{lead_id}/outcome"
-    assert log_path("/v1/sources/l2is_" + "0" * 64 + "/leads") == "/v1/sources/[redacted]/leads"
+    assert log_path("/v1/sources/l2is_" + "0" * 64 + "/leads") == "/v1/sources/l2is_00000000.../leads"
+    assert log_path(f"/v1/sources/{lead_id}") == f"/v1/sources/{lead_id}"
+    assert log_path("/v1/sources/not-a-token/leads") == "/v1/sources/[redacted]/leads"
     assert redact(f"GET /v1/postbacks/calls?token={TOKEN}&caller_id=1 HTTP/1.1") == \
         "GET /v1/postbacks/calls?[redacted] HTTP/1.1"
     assert redact(f"token {TOKEN}, key l2i_{'f' * 64}, source l2is_{'0' * 64}") == \

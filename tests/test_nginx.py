@@ -33,7 +33,7 @@ SHIPPED = ROOT / "deploy" / "nginx" / "l2i.conf"
 CLIENT_ADDRESS = "127.0.0.2"
 POSTBACK_TOKEN = "l2ipb_" + "5eca" * 16
 LEAD_TOKEN = "lt" + "7e57" * 12
-SOURCE_TOKEN = "l2is_" + "50ce" * 16
+SOURCE_TOKEN = "l2is_0123abcd" + "50ce" * 14  # l2i logs the non-secret prefix, l2is_0123abcd
 
 
 def nginx_binary() -> str:

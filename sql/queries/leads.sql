@@ -38,11 +38,11 @@ WITH zones AS (
     FROM gate
 ), ins AS (
     INSERT INTO leads AS l (
-        account_id, api_key_id, phone, status, reasons,
+        account_id, api_key_id, source_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
         custom, extra, gates, priority, expires_at)
-    SELECT %(account_id)s, %(api_key_id)s, %(phone)s,
+    SELECT %(account_id)s, %(api_key_id)s, %(source_id)s, %(phone)s,
            CASE WHEN cardinality(d.reasons) = 0 THEN 'new' ELSE 'ineligible' END, d.reasons,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
            %(address2)s, %(external_id)s, %(consent)s,

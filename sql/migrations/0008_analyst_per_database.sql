@@ -1,4 +1,4 @@
--- 0007_analyst_per_database: the analysts' read-only role becomes one per database, nobody but it and the service
+-- 0008_analyst_per_database: the analysts' read-only role becomes one per database, nobody but it and the service
 -- may connect, and advisory locks are for the service only.
 --
 -- Why (issue 10):
@@ -55,6 +55,19 @@ BEGIN
             WHERE grantee = 'l2i_analyst' AND table_schema = 'public' AND privilege_type = 'SELECT'
         LOOP
             EXECUTE format('GRANT SELECT ON public.%I TO %I', v_grant.table_name, v_role);
+        END LOOP;
+        -- Column grants (sources without its token hash, 0007_sources.sql) where the table is not granted whole.
+        FOR v_grant IN
+            SELECT c.table_name, string_agg(format('%I', c.column_name), ', ') AS columns
+            FROM information_schema.column_privileges AS c
+            WHERE c.grantee = 'l2i_analyst' AND c.table_schema = 'public' AND c.privilege_type = 'SELECT'
+              AND NOT EXISTS (SELECT 1 FROM information_schema.role_table_grants AS t
+                              WHERE t.grantee = 'l2i_analyst' AND t.table_schema = 'public'
+                                AND t.table_name = c.table_name AND t.privilege_type = 'SELECT')
+            GROUP BY c.table_name
+        LOOP
+            EXECUTE format('GRANT SELECT (%s) ON public.%I TO %I', v_grant.columns, v_grant.table_name, v_role);
+            EXECUTE format('REVOKE SELECT (%s) ON public.%I FROM l2i_analyst', v_grant.columns, v_grant.table_name);
         END LOOP;
         REVOKE ALL ON ALL TABLES IN SCHEMA public FROM l2i_analyst;
         REVOKE ALL ON SCHEMA public FROM l2i_analyst;
