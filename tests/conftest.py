@@ -40,7 +40,7 @@ def create_scratch_database(prefix: str = "l2i_test") -> str:
 
 
 def analyst_role(database: str) -> str:
-    """The analyst role migration 0008 creates for a database (l2i_analyst_role() in SQL)."""
+    """The analyst role migration 0009 creates for a database (l2i_analyst_role() in SQL)."""
     return ("l2i_" + database)[:55] + "_analyst"
 
 
@@ -113,6 +113,19 @@ def pool(config):
 @pytest.fixture(scope="session")
 def app(config, pool):
     return create_app(config, pool)
+
+
+@pytest.fixture(scope="session")
+def import_runner(config):
+    """CSV import jobs for the session's database: a runner of the service's kind (l2i/import_jobs.py), in this
+    process, as gunicorn starts one in each worker. Tests that read an import's result ask for it."""
+    from dataclasses import replace
+
+    from l2i.import_jobs import Runner
+    runner = Runner(replace(config, import_threads=2, imports_per_account=2, imports_total=4), name="l2i-test-imports")
+    runner.start()
+    yield runner
+    runner.stop()
 
 
 @pytest.fixture

@@ -64,5 +64,5 @@ def test_gunicorn_loads_the_packaged_settings_with_the_shipped_environment(tmp_p
                             timeout=60)
     assert result.returncode == 0, result.stderr[-3000:]
     settings = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
-    assert settings["bind"] == "['127.0.0.1:8000']" and settings["worker_class"] == "gthread"
+    assert settings["bind"] == "['127.0.0.1:8000']" and settings["worker_class"] == "l2i.guard.GuardedThreadWorker"
     assert settings["wsgi_app"] == "l2i.app:get_app()" and settings["accesslog"] == "None"
