@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test db db-up migrate fuzz bench clean nginx mutants
+.PHONY: help run test db db-up migrate fuzz compliance bench clean nginx mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ test: $(BIN)/.installed-test db-up nginx ## run the whole test suite (creates an
 
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+compliance: $(BIN)/.installed-test db-up ## compare the calling rules with the oracle: every 5 minutes of 2027-2028, more leads
+	L2I_ORACLE=full $(BIN)/python -m pytest tests/test_calling_oracle.py tests/test_calling_window.py tests/test_compliance.py $(PYTEST_ARGS)
 
 mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critical SQL and Python; print which survive
 	$(BIN)/python tests/mutants.py $(MUTANTS)

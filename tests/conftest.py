@@ -40,7 +40,7 @@ def create_scratch_database(prefix: str = "l2i_test") -> str:
 
 
 def analyst_role(database: str) -> str:
-    """The analyst role migration 0009 creates for a database (l2i_analyst_role() in SQL)."""
+    """The analyst role migration 0010 creates for a database (l2i_analyst_role() in SQL)."""
     return ("l2i_" + database)[:55] + "_analyst"
 
 

@@ -104,11 +104,11 @@ MUTANTS = (
            (("l2i/cli.py", 'return "\'" + text if text[:1] in', 'return text if text[:1] in'),),
            ("tests/test_logs.py",)),
     Mutant("advisory_locks_public", "an analyst stalls postbacks with pg_advisory_lock",
-           (("sql/migrations/0009_analyst_per_database.sql",
+           (("sql/migrations/0010_analyst_per_database.sql",
              "            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', v_function);\n", ""),),
            ("tests/test_analyst.py",)),
     Mutant("connect_left_to_public", "an analyst of one database connects to another",
-           (("sql/migrations/0009_analyst_per_database.sql",
+           (("sql/migrations/0010_analyst_per_database.sql",
              "    EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());\n", ""),),
            ("tests/test_analyst.py",)),
 )

@@ -1,4 +1,4 @@
-"""The analysts' role stays read-only in every sense (migration 0009):
+"""The analysts' role stays read-only in every sense (migration 0010):
 - one role per database (l2i_<database>_analyst): an analyst of one l2i database cannot even connect to another,
   and a role that was granted nothing cannot connect at all (CONNECT is revoked from PUBLIC);
 - it cannot take advisory locks: as l2i_analyst, pg_advisory_lock on a caller's lock key once stalled that

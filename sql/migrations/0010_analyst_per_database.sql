@@ -1,4 +1,4 @@
--- 0009_analyst_per_database: the analysts' read-only role becomes one per database, nobody but it and the service
+-- 0010_analyst_per_database: the analysts' read-only role becomes one per database, nobody but it and the service
 -- may connect, and advisory locks are for the service only.
 --
 -- Why (issue 10):
