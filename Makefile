@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test ha db db-up migrate fuzz compliance bench clean
+.PHONY: help run test ha db db-up migrate fuzz compliance bench clean nginx mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# The venv is a file target: rebuilt when the dependencies in setup.cfg change.
-$(BIN)/.installed: setup.cfg
+# The venv is a file target: rebuilt when the dependencies in setup.cfg (or the packaging in setup.py) change.
+$(BIN)/.installed: setup.cfg setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
@@ -44,8 +44,13 @@ migrate: $(BIN)/.installed db-up ## create the database if missing and apply the
 run: migrate ## start the service (gunicorn, http://127.0.0.1:8000) with its database
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
+# Debian's nginx, for tests/test_nginx.py (which starts its own on scratch ports with deploy/nginx/l2i.conf).
+nginx: ## install nginx if missing (apt-get)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || apt-get install -y -qq nginx \
+	  || { apt-get update -qq && apt-get install -y -qq nginx; }
+
 # make test leaves out the tests marked ha (a pg_auto_failover formation: 2-4 minutes on a shared 2-core machine).
-test: $(BIN)/.installed-test db-up /usr/sbin/pgbouncer ## run the test suite (creates and drops scratch databases); make ha for failover
+test: $(BIN)/.installed-test db-up nginx /usr/sbin/pgbouncer ## run the test suite (creates and drops scratch databases); make ha for failover
 	$(BIN)/python -m pytest -m "not ha" $(PYTEST_ARGS)
 
 ha: $(BIN)/.installed-test db-up /usr/bin/pg_autoctl ## the failover and standby tests: a pg_auto_failover formation on loopback (2-4 min)
@@ -56,6 +61,9 @@ fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many m
 
 compliance: $(BIN)/.installed-test db-up ## compare the calling rules with the oracle: every 5 minutes of 2027-2028, more leads
 	L2I_ORACLE=full $(BIN)/python -m pytest tests/test_calling_oracle.py tests/test_calling_window.py tests/test_compliance.py $(PYTEST_ARGS)
+
+mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critical SQL and Python; print which survive
+	$(BIN)/python tests/mutants.py $(MUTANTS)
 
 # `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
 SOAK ?= 60

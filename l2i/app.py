@@ -16,6 +16,7 @@ import falcon.media
 from l2i import errors, import_jobs
 from l2i.config import Config
 from l2i.db import open_pool
+from l2i.logs import RedactFilter
 from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
@@ -44,14 +45,14 @@ def _json_default(value):
 def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     """clock: the time of intake's calling window and of the dialing resources, None = the database's now();
     tests pass a fixed instant."""
-    app = falcon.App(middleware=[RequestContext(), Auth(pool)])
+    app = falcon.App(middleware=[RequestContext(config.trusted_proxies), Auth(pool)])
     json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=_json_default,
                                                                     separators=(",", ":")))
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     errors.install(app, config.retry_after_s)
 
     app.add_route("/healthz", Health())
-    app.add_route("/readyz", Ready(pool))
+    app.add_route("/readyz", Ready(pool, config.retry_after_s))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config, clock))
     imports = LeadsImport(pool, config)
@@ -77,6 +78,9 @@ def configure_logging() -> None:
         level=os.environ.get("L2I_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # whatever logs through the root: no token, one line a record
+        if not any(isinstance(f, RedactFilter) for f in handler.filters):
+            handler.addFilter(RedactFilter())
 
 
 def get_app() -> falcon.App:

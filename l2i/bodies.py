@@ -10,10 +10,14 @@ from urllib.parse import parse_qsl
 
 import falcon
 
-from l2i.errors import APIError
+from l2i.errors import APIError, FieldError, validation_failed
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+
+# How deep a JSON body may nest objects and arrays. A lead is two levels deep (consent, custom); 32 leaves room
+# for any platform's envelope. Past it: 422. (Python's parser itself stops near 1,000 levels with RecursionError.)
+MAX_JSON_DEPTH = 32
 
 
 def _finite(text: str) -> float:
@@ -46,10 +50,19 @@ def query_fields(req: falcon.Request) -> dict:
         raise APIError(falcon.HTTP_400, "malformed_query", "The query string has too many fields.") from None
 
 
+def request_stream(req: falcon.Request):
+    """The body as a file: bounded by Content-Length, or, for a `Transfer-Encoding: chunked` body (no length),
+    the server's own de-chunked stream (gunicorn decodes chunks and ends at the last one). Callers read at most
+    their limit + 1 bytes from it."""
+    if req.content_length is None and "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
+        return req.stream
+    return req.bounded_stream
+
+
 def read_raw(req: falcon.Request, max_bytes: int) -> bytes:
     if req.content_length is not None and req.content_length > max_bytes:
         raise APIError(falcon.HTTP_413, "payload_too_large", f"The body may be at most {max_bytes} bytes.")
-    raw = req.bounded_stream.read(max_bytes + 1)
+    raw = request_stream(req).read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise APIError(falcon.HTTP_413, "payload_too_large", f"The body may be at most {max_bytes} bytes.")
     return raw
@@ -77,8 +90,12 @@ def parse_body(raw: bytes, content_type: str | None, *, multipart: bool = False)
     if kind in JSON_TYPES or kind.endswith("+json"):
         try:
             body = json.loads(raw, parse_float=_finite, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        except RecursionError:
+            raise too_deep() from None
+        except (ValueError, UnicodeDecodeError) as exc:
             raise APIError(falcon.HTTP_400, "malformed_body", f"The body is not valid JSON: {_first_line(exc)}")
+        if json_depth(body) > MAX_JSON_DEPTH:
+            raise too_deep()
         if not isinstance(body, dict):
             raise APIError(falcon.HTTP_400, "malformed_body", "The body must be a JSON object.")
         return body
@@ -96,6 +113,31 @@ def parse_body(raw: bytes, content_type: str | None, *, multipart: bool = False)
                    "Send the body as application/json or application/x-www-form-urlencoded"
                    + (" (or multipart/form-data)" if multipart else "")
                    + (f", not {kind}." if kind else " (the Content-Type header is missing)."))
+
+
+def json_depth(value) -> int:
+    """How deeply objects and arrays nest in a parsed JSON value (a scalar is 0, {} is 1); iterative, and it
+    stops counting past MAX_JSON_DEPTH + 1."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
+def too_deep() -> APIError:
+    return validation_failed([FieldError("body", "too_deep",
+                                         f"objects and arrays may nest at most {MAX_JSON_DEPTH} levels deep")])
 
 
 def _multipart_pairs(raw: bytes, content_type: str) -> list[tuple[str, str]]:

@@ -7,6 +7,7 @@ so both ways do exactly the same thing.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
@@ -94,11 +95,44 @@ def _revoked(rows: list[dict], what: str) -> int:
     return 0
 
 
-def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
-    """Tab-separated, with a header line; NULL as an empty cell."""
+_CONTROL = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_NAMES = {"\\": "\\\\", "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+
+
+def table_cell(value) -> str:
+    """A cell of a tab-separated table: a tab, line break or other control character in a lead's field (sent by
+    anyone) would shift columns, forge rows or drive the terminal, so each is escaped (\\t, \\n, \\x1b, ...),
+    and so is the backslash. NULL is an empty cell."""
+    if value is None:
+        return ""
+    return _CONTROL.sub(_escape_control, str(value))
+
+
+def _escape_control(match: re.Match) -> str:
+    char = match[0]
+    return _CONTROL_NAMES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with = + - @ (or a tab or CR, which some
+    spreadsheets skip before a formula) gets a leading apostrophe (OWASP, "CSV Injection",
+    https://owasp.org/www-community/attacks/CSV_Injection). NULL is an empty cell."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _table(rows: list[dict], columns: tuple[str, ...], as_csv: bool = False) -> None:
+    """Tab-separated with a header line (cells escaped), or CSV (--csv; cells safe for spreadsheets)."""
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([csv_cell(row[c]) for c in columns] for row in rows)
+        return
     print("\t".join(columns))
     for row in rows:
-        print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        print("\t".join(table_cell(row[c]) for c in columns))
 
 
 def _scopes(raw: str) -> str:
@@ -142,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--name", default=None, help="a label for the key")
     kl = key.add_parser("list", help="list an account's keys (no secrets)")
     kl.add_argument("account_id")
+    kl.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
     kr = key.add_parser("revoke", help="revoke a key, given its id or the key itself")
     kr.add_argument("key")
 
@@ -190,6 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     lf = lead.add_parser("find", help="an account's leads for one number, newest first")
     lf.add_argument("account_id")
     lf.add_argument("phone")
+    lf.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
 
     src = commands.add_parser("source", help="intake sources (one URL per sender)").add_subparsers(
         dest="action", required=True)
@@ -391,7 +427,8 @@ def _dispatch(args, url: str) -> int:
         print(row["key"])
     elif args.command == "key" and args.action == "list":
         rows = run_admin(url, "key_list", account_id=args.account_id)
-        _table(rows, ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at"))
+        _table(rows, ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at"),
+               args.csv)
     elif args.command == "key" and args.action == "revoke":
         return _revoked(run_admin(url, "key_revoke", key=args.key), "key")
     elif args.command == "suppress":
@@ -456,7 +493,7 @@ def _dispatch(args, url: str) -> int:
     elif args.command == "lead":
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
         _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
-                      "buyer", "payout_cents"))
+                      "buyer", "payout_cents"), args.csv)
     return 0
 
 

@@ -238,9 +238,10 @@ def document() -> dict:
             **_dialing_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable.", "responses": {
+            "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable and takes writes.",
+                                "responses": {
                 "200": {"description": "Ready.", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "503": _error("The database is unavailable.", _RETRY)}}},
+                "503": _error("The database is unavailable, in recovery or read-only.", _RETRY)}}},
             "/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.", "responses": {
                 "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},

@@ -167,7 +167,8 @@ def test_the_admin_api_refuses_bad_settings_all_at_once(client, accounts, accoun
 def test_the_analyst_role_reads_sources_but_never_their_secrets_or_hashes(database_url, account):
     make_source(database_url, account, signing_secret="s3cret", page_token="EAAB-page-token")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SET ROLE l2i_analyst")
+        # The database's own analyst role (migration 0010: l2i_<database>_analyst).
+        conn.execute("SELECT set_config('role', l2i_analyst_role(), false)")
         assert conn.execute("SELECT count(*) FROM sources WHERE account_id = %s", (account,)).fetchone()[0] == 1
         for query in ("SELECT * FROM source_secrets", "SELECT token_hash FROM sources"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -20,7 +20,7 @@ import uuid
 import falcon
 
 from l2i import csv_import, import_jobs
-from l2i.bodies import media_type, query_fields
+from l2i.bodies import media_type, query_fields, request_stream
 from l2i.errors import APIError, FieldError, validation_failed
 
 log = logging.getLogger("l2i.import")
@@ -116,8 +116,9 @@ class LeadsImport:
             raise too_large
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="l2i-import-")
         size = 0
+        stream = request_stream(req)  # chunked uploads too
         try:
-            while chunk := req.bounded_stream.read(_CHUNK):
+            while chunk := stream.read(_CHUNK):
                 size += len(chunk)
                 if size > self.max_import_bytes:
                     raise too_large

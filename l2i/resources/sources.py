@@ -117,7 +117,8 @@ class Intake:
             with self.pool.connection() as conn:
                 row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None, lead=lead,
                                     source_id=source["id"] if source else None, consent_origin=origin, test=test,
-                                    now=self.clock())
+                                    now=self.clock(),
+                                    client_ip=req.context.get("client_ip"))
             return answer(row, test)
 
         idem_key = idempotency.key_of(req)
