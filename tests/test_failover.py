@@ -277,8 +277,8 @@ def test_failover_under_load_loses_nothing_acknowledged_and_hands_no_lead_out_tw
                        '{"consent_timestamp": "2026-07-05T12:00:00Z", "consent_text_version": "v1"}'
                 FROM generate_series(3000000, 3000000 + %(count)s - 1) AS i
                 RETURNING id, phone)
-            INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before)
-            SELECT id, %(account)s, phone, 'ZZ', ARRAY[%(zone)s], '2000-01-01Z' FROM ins""",
+            INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before)
+            SELECT id, %(account)s, phone, '{}'::text[], ARRAY[%(zone)s], '2000-01-01Z' FROM ins""",
                      {"account": account_id, "zone": zone, "count": QUEUED})
     outages = {}
     with running_gunicorn(formation.url, env=HA_ENV, workers=2) as base_url:

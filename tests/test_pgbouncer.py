@@ -143,10 +143,10 @@ def test_eight_dialers_on_two_hosts_hand_out_each_lead_once(hosts, accounts, db)
                    '{"consent_timestamp": "2026-07-05T12:00:00Z", "consent_text_version": "v1"}'
             FROM generate_series(3000000, 3000599) AS i
             RETURNING id, phone)
-        INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before)
-        SELECT id, %(account)s, phone, 'ZZ', ARRAY[%(zone)s], '2000-01-01Z' FROM ins
+        INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before)
+        SELECT id, %(account)s, phone, '{}'::text[], ARRAY[%(zone)s], '2000-01-01Z' FROM ins
         RETURNING lead_id""", {"account": account_id, "zone": zone}).fetchall()}
-    assert db.execute("SELECT l2i_call_allowed(ARRAY[%s], 'ZZ', now())", (zone,)).fetchone()[0], zone
+    assert db.execute("SELECT l2i_call_allowed(ARRAY[%s], '{}'::text[], now())", (zone,)).fetchone()[0], zone
     start = threading.Barrier(8)
 
     def dialer(i):
@@ -233,7 +233,7 @@ def test_server_side_prepares_break_behind_pgbouncer_and_the_setting_turns_them_
         for _ in range(3):
             with psycopg.connect(url, **connection_kwargs(Config(database_url=url, pgbouncer=True))) as conn:
                 for _ in range(10):
-                    assert sql.one(conn, "ping") == {"ok": 1}
+                    assert sql.one(conn, "ping") == {"in_recovery": False, "read_only": False}
 
 
 def test_a_pooler_l2i_was_not_told_about_is_noticed_and_prepares_are_turned_off(database_url, caplog):
@@ -248,7 +248,7 @@ def test_a_pooler_l2i_was_not_told_about_is_noticed_and_prepares_are_turned_off(
                 for conn in [pool.getconn(), pool.getconn()]:
                     try:
                         assert conn.prepare_threshold is None
-                        assert sql.one(conn, "ping") == {"ok": 1}
+                        assert sql.one(conn, "ping") == {"in_recovery": False, "read_only": False}
                     finally:
                         pool.putconn(conn)
         finally:
