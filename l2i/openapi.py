@@ -526,7 +526,14 @@ def _import_paths() -> dict:
         "parameters": [{"name": "source", "in": "query", "required": False,
                         "description": "The source of rows that name none.", "schema": {"type": "string"}}],
         "requestBody": {"required": True, "content": {
-            media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")}},
+            **{media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")},
+            "multipart/form-data": {"schema": {
+                "type": "object", "required": ["file"],
+                "properties": {"file": {"type": "string", "format": "binary",
+                                        "description": "The CSV file: the first part with a filename, any type."},
+                               "source": {"type": "string", "maxLength": 4096,
+                                          "description": "As the source query parameter (the query wins)."}}}},
+        }},
         "responses": {
             "200": {"description": "The file was processed (even if some rows are invalid).",
                     "headers": _RATE_HEADERS,
@@ -534,13 +541,15 @@ def _import_paths() -> dict:
                         "type": "object", "required": ["rows", "totals"],
                         "properties": {"rows": {"type": "array", "items": row}, "totals": totals,
                                        "error": stopped}}}}},
-            "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV: nothing stored.",
+            "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV, or a form upload does not "
+                          "parse as multipart/form-data: nothing stored.",
                           _RATE_HEADERS),
             "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
-            "415": _error("Not text/csv (or text/tab-separated-values), or a charset other than UTF-8 or UTF-16.",
+            "415": _error("Not text/csv (or text/tab-separated-values, or a multipart/form-data upload), or a "
+                          "charset other than UTF-8 or UTF-16.",
                           _RATE_HEADERS),
             "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
-                          "source: see fields. Nothing stored.", _RATE_HEADERS),
+                          "source, or a form upload without a file part: see fields. Nothing stored.", _RATE_HEADERS),
             **_AUTH_ERRORS,
         },
     }}}
