@@ -120,7 +120,7 @@ def document() -> dict:
     test_result = {
         "type": "object",
         "required": ["outcome", "stored", "would_be", "status", "reasons"],
-        "description": "A test submission (\"test\": true, or a platform's test flag such as Google's is_test): "
+        "description": "A test submission (\"test\": true, ?test=true, or a platform's test flag such as Google's is_test): "
                        "every gate ran, nothing was stored.",
         "properties": {
             "outcome": {"type": "string", "enum": ["test"]},

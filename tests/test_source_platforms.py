@@ -560,3 +560,48 @@ def test_make_form_post_with_source_headers(client, accounts, account, database_
     assert_named(lead, phone="+17025550193", first="Pat", last="Kim", email="pat@example.com", state="NV",
                  zip_code="89101", attribution={"utm_source": "make", "utm_campaign": "vegas"},
                  consent={"ip": "198.51.100.9", "consent_text_version": "form-v3"})
+
+
+# --- "send test" buttons -----------------------------------------------------------------------------------------
+# What the platforms document about their test sends, and so what l2i can treat as a test submission:
+# - Google Ads: the webhook test button sends a sample lead with "is_test": true
+#   (https://developers.google.com/google-ads/webhook/docs/testing): a test submission (test above).
+# - Typeform: the Webhooks panel lets you "Test your URL" (https://www.typeform.com/help/webhooks/); no flag or
+#   fixed sample values are documented for that request. Unbounce's webhook article
+#   (https://documentation.unbounce.com/hc/en-us/articles/203510044-Using-a-Webhook) documents no test send either.
+# - Facebook: the Lead Ads Testing Tool creates a real lead, "organic leads that are not associated with any ad",
+#   with dummy data by default, delivered by the same webhook and read from the same Graph API
+#   (https://developers.facebook.com/docs/marketing-api/guides/lead-ads/testing-troubleshooting); no test flag.
+# Where nothing is documented l2i guesses nothing: a test is marked by the sender, with a `test` field (a Typeform
+# hidden field, an Unbounce hidden form field) or with ?test=true on the URL pasted while testing.
+
+def test_a_typeform_hidden_test_field_runs_every_gate_and_stores_nothing(client, account, database_url, db):
+    _, token = consented_source(database_url, account, adapter="typeform", signing_secret=TYPEFORM_SECRET)
+    body = json.loads(typeform_body("2026-07-05T18:08:10Z"))
+    body["form_response"]["hidden"]["test"] = "true"
+    raw = json.dumps(body).encode()
+    response = client.simulate_post(f"/v1/sources/{token}/leads", body=raw, headers={
+        "Content-Type": "application/json", "Typeform-Signature": typeform_signature(raw)})
+    assert response.status_code == 200, response.text
+    assert response.json == {"outcome": "test", "stored": False, "would_be": "created", "status": "new",
+                             "reasons": []}
+    bad = client.simulate_post(f"/v1/sources/{token}/leads", body=raw, headers={
+        "Content-Type": "application/json", "Typeform-Signature": typeform_signature(raw, "wrong")})
+    assert bad.status_code == 401  # a test still passes every check first
+    assert db.execute("SELECT count(*) FROM leads WHERE account_id = %s", (account,)).fetchone()[0] == 0
+
+
+def test_test_true_on_the_pasted_url_marks_an_unbounce_test_send(client, account, database_url, db):
+    _, token = consented_source(database_url, account, adapter="unbounce")
+    data = {"first_name": ["Joe"], "phone_number": ["(415) 555-0139"], "state": ["CA"]}
+    form = {"page_id": "p1", "page_url": "https://lp.example.com/quote", "page_name": "Quote", "variant": "a",
+            "data.json": json.dumps(data)}
+    response = client.simulate_post(f"/v1/sources/{token}/leads", params={"test": "true"},
+                                    body=urllib.parse.urlencode(form),
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200, response.text
+    assert (response.json["outcome"], response.json["stored"]) == ("test", False)
+    assert db.execute("SELECT count(*) FROM leads WHERE account_id = %s", (account,)).fetchone()[0] == 0
+    response = client.simulate_post(f"/v1/sources/{token}/leads", body=urllib.parse.urlencode(form),
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 201  # the same send without it is a lead
