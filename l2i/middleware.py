@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import time
 import uuid
@@ -12,7 +13,7 @@ import uuid
 import falcon
 
 from l2i import sql
-from l2i.errors import APIError, rate_limit_headers, refuse_over_limit, unauthorized
+from l2i.errors import APIError, unauthorized
 from l2i.sources import mask
 
 access_log = logging.getLogger("l2i.access")
@@ -67,8 +68,15 @@ class Auth:
         if key is None:
             raise unauthorized("This API key is unknown or has been revoked.")
         req.context.key = key
-        rate_limit_headers(resp, key)
+        remaining = max(0, key["rate_limit"] - key["hits"])
+        resp.set_header("X-RateLimit-Limit", str(key["rate_limit"]))
+        resp.set_header("X-RateLimit-Remaining", str(remaining))
+        resp.set_header("X-RateLimit-Reset", str(key["reset_at"]))
         if needed not in key["scopes"]:
             raise APIError(falcon.HTTP_403, "forbidden",
                            f"This API key lacks the '{needed}' scope (it has: {', '.join(key['scopes'])}).")
-        refuse_over_limit(key, f"This API key may make {key['rate_limit']} requests a minute")
+        if key["hits"] > key["rate_limit"]:
+            wait = max(1, math.ceil(key["reset_at"] - float(key["now_epoch"])))
+            raise APIError(falcon.HTTP_429, "rate_limited",
+                           f"This API key may make {key['rate_limit']} requests a minute; retry in {wait} s.",
+                           headers={"Retry-After": str(wait)})
