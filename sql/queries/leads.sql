@@ -8,27 +8,33 @@
 -- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
 -- caller runs this statement once more, and the new lead then goes in.
 -- The reasons parameter holds the reasons found before the database (consent, region); suppression and the calling
--- window are added here. The state parameter is the state the lead gave; call_state the state whose rules apply (the
--- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
+-- window are added here. The state parameter is the state the lead gave; states every state whose rules apply (the
+-- address state and the area code's state: the window is the strictest of them, in every zone of each, and the
+-- attempt caps of each count). A non-US number has no zones and so no window: it is held for not_us_number.
 -- An account connected to the Do-Not-Call Registry holds a listed number (dnc) and, failing closed, a number the
 -- loaded registry data cannot answer for (dnc_unavailable). priority and expires_in go with the lead to the queue.
-WITH zones AS (
-    -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
-    SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
-                    %(area_zones)s::text[]) AS zones
+-- now: the instant the gates are decided at (calling window, caps, registry); NULL = the database clock (the service).
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), zones AS (
+    -- Every zone the lead may be in: all zones of each of its states, and those of its area code.
+    SELECT l2i_lead_zones(%(states)s::text[], %(area_zones)s::text[]) AS zones
 ), gate AS (
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            a.dnc_connected,
-           CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, now()) ELSE false END AS dnc_listed,
+           CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, clock.now) ELSE false END AS dnc_listed,
            zones.zones,
            CASE WHEN cardinality(zones.zones) > 0
-                THEN l2i_next_call_time(zones.zones, %(call_state)s::text, now()) END AS not_before
+                THEN l2i_next_dial_time(%(account_id)s, %(phone)s, zones.zones, %(states)s::text[], clock.now)
+           END AS not_before,
+           clock.now
     FROM zones
+    CROSS JOIN clock
     CROSS JOIN accounts AS a
     WHERE a.id = %(account_id)s
 ), decided AS (
-    SELECT gate.suppressed, gate.dnc_connected, gate.dnc_listed, gate.zones, gate.not_before,
+    SELECT gate.suppressed, gate.dnc_connected, gate.dnc_listed, gate.zones, gate.not_before, gate.now,
            CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
            || CASE WHEN gate.dnc_listed THEN ARRAY['dnc']
                    WHEN gate.dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
@@ -53,7 +59,8 @@ WITH zones AS (
                'suppression', jsonb_build_object('suppressed', d.suppressed),
                'dnc', jsonb_build_object('checked', d.dnc_connected, 'listed', d.dnc_listed),
                'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
-               'calling_window', jsonb_build_object('zones', d.zones, 'state', %(call_state)s::text,
+               'calling_window', jsonb_build_object('zones', d.zones, 'states', %(states)s::text[],
+                                                    'rules', l2i_rules_used(%(states)s::text[], d.now),
                                                     'not_before', d.not_before)),
            %(priority)s, now() + make_interval(secs => %(expires_in)s::integer)
     FROM decided AS d
@@ -63,8 +70,8 @@ WITH zones AS (
             last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
     RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before, priority, expires_at)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before, ins.priority, ins.expires_at
+    INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before, priority, expires_at)
+    SELECT ins.id, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before, ins.priority, ins.expires_at
     FROM ins CROSS JOIN decided AS d
     WHERE ins.created AND ins.status = 'new'
     RETURNING lead_id
