@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import email.parser
 import email.policy
+import io
 import json
 import math
+import re
+from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
 import falcon
@@ -14,6 +17,7 @@ from l2i.errors import APIError, FieldError, validation_failed
 
 JSON_TYPES = ("application/json", "text/json")
 FORM_TYPE = "application/x-www-form-urlencoded"
+_CHUNK = 1 << 16
 
 # How deep a JSON body may nest objects and arrays. A lead is two levels deep (consent, custom); 32 leaves room
 # for any platform's envelope. Past it: 422. (Python's parser itself stops near 1,000 levels with RecursionError.)
@@ -141,26 +145,95 @@ def too_deep() -> APIError:
 
 
 def _multipart_pairs(raw: bytes, content_type: str) -> list[tuple[str, str]]:
-    """The (name, text) pairs of a multipart/form-data body, parsed by the standard library's email parser.
-    File parts are kept by name with their text when it is UTF-8 (a sender's CSV), else refused."""
-    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + content_type.encode("latin-1", "replace") + b"\r\n\r\n" + raw)
-    if not message.is_multipart() or message.defects:
-        raise APIError(falcon.HTTP_400, "malformed_body", "The body is not valid multipart/form-data (check the "
-                       "boundary in Content-Type).")
-    pairs: list[tuple[str, str]] = []
-    for part in message.iter_parts():
-        if len(pairs) >= MAX_PARTS:
+    """The (name, text) pairs of a multipart/form-data body already read (a webhook's: every part as text)."""
+    return read_multipart(io.BytesIO(raw), content_type).pairs
+
+
+MAX_PART_HEADER_BYTES = 8192
+_BOUNDARY = re.compile(r'boundary\s*=\s*(?:"([^"]{1,70})"|([^\s;"]{1,70}))', re.IGNORECASE)
+
+
+@dataclass
+class Multipart:
+    pairs: list[tuple[str, str]] = field(default_factory=list)  # text parts, (name, text)
+    file_name: str | None = None           # the form name of the part copied to file_to, if any
+    file_type: str | None = None           # its Content-Type as sent (with parameters), if any
+
+
+def _malformed_multipart(why: str) -> APIError:
+    return APIError(falcon.HTTP_400, "malformed_body", f"The body is not valid multipart/form-data: {why}.")
+
+
+def read_multipart(stream, content_type: str, *, file_to=None, max_text_bytes: int | None = None) -> Multipart:
+    """Read a multipart/form-data body (RFC 7578) from a binary stream, one chunk at a time: text parts become
+    (name, text) pairs; with file_to, the first part that carries a filename is copied into file_to as it arrives
+    (a CSV upload is never held whole in memory). The caller bounds the stream's total size; max_text_bytes bounds
+    each text part. A part's Content-Transfer-Encoding is ignored (RFC 7578 section 4.7: senders do not use it)."""
+    match = _BOUNDARY.search(content_type or "")
+    if not match:
+        raise _malformed_multipart("Content-Type has no boundary")
+    delimiter = b"\r\n--" + (match[1] or match[2]).encode("latin-1", "replace")
+    keep = len(delimiter) + 1
+    found = Multipart()
+    buffer = b"\r\n"  # so that a delimiter at the very start is found like any other
+
+    def more() -> bool:
+        nonlocal buffer
+        chunk = stream.read(_CHUNK)
+        buffer += chunk
+        return bool(chunk)
+
+    # The preamble, up to the first delimiter, is ignored.
+    while (at := buffer.find(delimiter)) < 0:
+        buffer = buffer[-keep:]
+        if not more():
+            raise _malformed_multipart("no boundary line (check the boundary in Content-Type)")
+    buffer = buffer[at + len(delimiter):]
+    while True:
+        while len(buffer) < 2 and more():
+            pass
+        if buffer.startswith(b"--"):
+            return found  # the close delimiter; an epilogue is ignored
+        while (eol := buffer.find(b"\r\n")) < 0:
+            if len(buffer) > 1024 or not more():
+                raise _malformed_multipart("a boundary line does not end")
+        if buffer[:eol].strip(b" \t"):
+            raise _malformed_multipart("a boundary line has text after the boundary")
+        while (end := buffer.find(b"\r\n\r\n", eol)) < 0:
+            if len(buffer) > MAX_PART_HEADER_BYTES or not more():
+                raise _malformed_multipart("a part's headers do not end")
+        if end - eol > MAX_PART_HEADER_BYTES:
+            raise _malformed_multipart("a part's headers are too long")
+        headers = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(buffer[eol + 2:end] + b"\r\n\r\n")
+        buffer = buffer[end + 4:]
+        if len(found.pairs) >= MAX_PARTS:
             raise APIError(falcon.HTTP_400, "malformed_body", f"The form has more than {MAX_PARTS} parts.")
-        name = part.get_param("name", header="content-disposition")
-        if not name:
-            continue
-        try:
-            text = (part.get_payload(decode=True) or b"").decode(part.get_content_charset() or "utf-8")
-        except (UnicodeDecodeError, LookupError):
-            raise APIError(falcon.HTTP_400, "malformed_body", f"The form part {name!r} is not UTF-8 text.") from None
-        pairs.append((str(name), text))
-    return pairs
+        name = headers.get_param("name", header="content-disposition")
+        to_file = file_to is not None and found.file_name is None and headers.get_filename() is not None
+        text = bytearray()
+        while True:
+            at = buffer.find(delimiter)
+            data, buffer = (buffer[:at], buffer[at + len(delimiter):]) if at >= 0 else \
+                (buffer[:-keep], buffer[-keep:])
+            if to_file:
+                file_to.write(data)
+            else:
+                text += data
+                if max_text_bytes is not None and len(text) > max_text_bytes:
+                    raise APIError(falcon.HTTP_413, "payload_too_large",
+                                   f"A form field may be at most {max_text_bytes} bytes.")
+            if at >= 0:
+                break
+            if not more():
+                raise _malformed_multipart("the body ends before its closing boundary")
+        if to_file:
+            found.file_name, found.file_type = str(name or ""), headers.get("content-type")
+        elif name:
+            try:
+                found.pairs.append((str(name), bytes(text).decode(headers.get_content_charset() or "utf-8")))
+            except (UnicodeDecodeError, LookupError):
+                raise APIError(falcon.HTTP_400, "malformed_body",
+                               f"The form part {str(name)!r} is not UTF-8 text.") from None
 
 
 def _first_line(exc: Exception) -> str:

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sys
+from pathlib import Path
 
 import psycopg
 from psycopg import sql as pgsql
@@ -30,6 +31,37 @@ def admin_script(script: str) -> str:
     text = (SQL_DIR / "admin" / f"{script}.sql").read_text()
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("\\")]
     return _PSQL_VARIABLE.sub(r"%(\1)s", "\n".join(lines))
+
+
+SOURCE_SECRETS = {
+    "signing_secret": "Typeform's webhook secret, Facebook's app secret or Google's key (checked on every post)",
+    "verify_token": "Facebook's webhook verify token",
+    "page_token": "Facebook's page access token (to read leads)",
+}
+SOURCE_SECRET_ENV = {name: f"L2I_SOURCE_{name.upper()}" for name in SOURCE_SECRETS}
+
+
+def _source_secrets(args) -> dict[str, str]:
+    """A source's secrets from --NAME, --NAME-file FILE (- for standard input) or $L2I_SOURCE_NAME, in that order;
+    '' when none. A file's or stdin's surrounding whitespace (its final newline) is not part of the secret."""
+    if sum(getattr(args, f"{name}_file") == "-" for name in SOURCE_SECRETS) > 1:
+        raise SystemExit("l2i: only one --*-file option can read standard input")
+    secrets = {}
+    for name in SOURCE_SECRETS:
+        flag, value, path = "--" + name.replace("_", "-"), getattr(args, name), getattr(args, f"{name}_file")
+        if value is not None and path is not None:
+            raise SystemExit(f"l2i: give {flag} or {flag}-file, not both")
+        if path == "-":
+            value = sys.stdin.read().strip()
+        elif path is not None:
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SystemExit(f"l2i: {flag}-file: cannot read {path}: {type(exc).__name__}") from None
+        if path is not None and not value:
+            raise SystemExit(f"l2i: {flag}-file: {path} is empty")
+        secrets[name] = value if value is not None else os.environ.get(SOURCE_SECRET_ENV[name], "").strip()
+    return secrets
 
 
 def run_admin(database_url: str, script: str, /, **params) -> list[dict]:
@@ -242,10 +274,12 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--consent-text-version", default=None)
     sc.add_argument("--consent-text", default=None, help="the consent language the form shows")
     sc.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
-    sc.add_argument("--signing-secret", default=None,
-                    help="Typeform's webhook secret, Facebook's app secret or Google's key (checked on every post)")
-    sc.add_argument("--verify-token", default=None, help="Facebook's webhook verify token")
-    sc.add_argument("--page-token", default=None, help="Facebook's page access token (to read leads)")
+    for name, what in SOURCE_SECRETS.items():
+        flag = "--" + name.replace("_", "-")
+        sc.add_argument(flag, default=None, help=f"{what} (visible in the process list: prefer {flag}-file or "
+                        f"${SOURCE_SECRET_ENV[name]})")
+        sc.add_argument(f"{flag}-file", default=None, metavar="FILE",
+                        help=f"read the {name.replace('_', ' ')} from FILE (- for standard input)")
     sl = src.add_parser("list", help="an account's sources (no tokens, no secrets)")
     sl.add_argument("account_id")
     ss = src.add_parser("show", help="a source's settings (no token, no secrets)")
@@ -332,8 +366,7 @@ def _source_command(args, url: str) -> int:
                         consent_on_submit="true" if args.consent_on_submit else "false",
                         consent_text_version=args.consent_text_version or "", consent_text=args.consent_text or "",
                         rate_limit="" if args.rate_limit is None else str(args.rate_limit),
-                        signing_secret=args.signing_secret or "", verify_token=args.verify_token or "",
-                        page_token=args.page_token or "")[0]
+                        **_source_secrets(args))[0]
         print(f"# source {row['id']} for account {args.account_id}; store the token now, it is not shown again")
         print(f"# URL: https://YOUR-HOST/v1/sources/{row['token']}/leads")
         print(row["token"])

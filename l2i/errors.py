@@ -11,6 +11,7 @@ Every error response, whether raised by l2i or by Falcon itself (404, 405, ...),
 from __future__ import annotations
 
 import logging
+import math
 
 import falcon
 import psycopg
@@ -80,6 +81,22 @@ def validation_failed(errors: list[FieldError]) -> APIError:
 def unauthorized(message: str) -> APIError:
     return APIError(falcon.HTTP_401, "unauthorized", message, headers={"WWW-Authenticate": "Bearer"})
 
+
+def rate_limit_headers(resp, hit: dict) -> None:
+    """X-RateLimit-Limit/Remaining/Reset from one fixed-window count (a key_hit, source_hit or postback token row:
+    rate_limit, hits, reset_at)."""
+    resp.set_header("X-RateLimit-Limit", str(hit["rate_limit"]))
+    resp.set_header("X-RateLimit-Remaining", str(max(0, hit["rate_limit"] - hit["hits"])))
+    resp.set_header("X-RateLimit-Reset", str(hit["reset_at"]))
+
+
+def refuse_over_limit(hit: dict, allowance: str) -> None:
+    """A 429 with Retry-After (the seconds left in the window, at least 1) once the window's count is over the
+    limit. allowance says what the limit is, e.g. "This API key may make 120 requests a minute"."""
+    if hit["hits"] > hit["rate_limit"]:
+        wait = max(1, math.ceil(hit["reset_at"] - float(hit["now_epoch"])))
+        raise APIError(falcon.HTTP_429, "rate_limited", f"{allowance}; retry in {wait} s.",
+                       headers={"Retry-After": str(wait)})
 
 def serialize(req: falcon.Request, resp: falcon.Response, exc: falcon.HTTPError) -> None:
     status = exc.status_code

@@ -35,7 +35,7 @@ def _malformed(exc: Exception) -> APIError:
 
 def build_lead(source: dict | None, adapted, query: dict):
     """The lead (validated), where its consent came from, and whether it is a test submission."""
-    test = sources.is_test(adapted.fields) or adapted.test
+    test = sources.is_test(adapted.fields) | sources.is_test(query) or adapted.test
     mapped = sources.apply_mapping(source["mapping"], adapted.fields, adapted.documents) if source else {}
     try:
         lead = parse_lead(adapted.fields, query, mapped)
