@@ -35,19 +35,25 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
 
 
 def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
-           consent_origin: dict | None = None, test: bool = False, now: datetime | None = None) -> dict[str, Any]:
+           consent_origin: dict | None = None, test: bool = False, now: datetime | None = None,
+           client_ip: str | None = None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
     the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
 
     source_id: the intake source it came through; consent_origin: where each consent value came from when a
     source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
     transaction that is rolled back, so nothing is stored (a platform's "send test" button). now: the instant the
-    gates decide at (None: the database clock, as the service runs)."""
+    gates decide at (None: the database clock, as the service runs). client_ip:
+    the address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
+    consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
     if consent_origin:
         consent["origin"] = consent_origin
+    if client_ip and lead.consent and not lead.consent.get("ip"):
+        lead.consent["ip"] = client_ip
+        consent["ip_from"] = "client_address"
     if not phone.us:
         reasons.append("not_us_number")
     # Every state whose rules apply: the address state and the area code's state (FL, OK, CT and OR presume a
