@@ -140,9 +140,10 @@ def empty_totals() -> dict[str, int]:
 class Import:
     """One file into one account, on one connection. `totals` counts what `batches` has yielded so far."""
 
-    def __init__(self, conn, *, account_id, api_key_id, source: str | None = None):
+    def __init__(self, conn, *, account_id, api_key_id, source: str | None = None, default_campaign_id=None):
         self.conn = conn
         self.account_id, self.api_key_id = account_id, api_key_id
+        self.default_campaign_id = default_campaign_id
         self.defaults = {"source": source} if source else None  # what parse_lead takes as the query string
         self.totals = empty_totals()
 
@@ -198,7 +199,11 @@ class Import:
     def _submit(self, number: int, item) -> dict:
         if isinstance(item, list):
             return {"row": number, "outcome": "invalid", "errors": item}
-        row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=item)
+        try:
+            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=item,
+                                default_campaign_id=self.default_campaign_id)
+        except intake.CampaignRefused as exc:  # nothing stored: an invalid row, as POST /v1/leads would say 422
+            return {"row": number, "outcome": "invalid", "errors": [error.as_dict() for error in exc.errors]}
         outcome = "duplicate" if not row["created"] else "created" if row["status"] == "new" else "ineligible"
         result = {"row": number, "outcome": outcome, "lead_id": str(row["id"]), "status": row["status"]}
         if row["reasons"]:

@@ -1,8 +1,8 @@
 """The intake pipeline: what happens to one validated lead, inside one SQL statement.
 
 Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
-one transaction (sql/queries/leads.sql, lead_intake): suppression, the 30-day dedupe, the calling window,
-and the dial queue.
+one transaction (sql/queries/leads.sql, lead_intake): the campaign and its checks, suppression, the 30-day
+dedupe, the calling window, the campaign's daily cap and the dial queue.
 """
 
 from __future__ import annotations
@@ -13,7 +13,20 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from l2i import sql
-from l2i.fields import LeadInput, parse_timestamp
+from l2i.errors import FieldError
+from l2i.fields import LeadInput, ValidationError, parse_timestamp
+
+_REFUSED = {
+    "required": ("required", "No matching campaign: this account has campaigns, so a lead must name one "
+                             "(campaign, category, campaign_code or campaign_id)."),
+    "unknown": ("unknown", "No matching campaign: {sent!r} is not a campaign of this account."),
+    "inactive": ("inactive", "No matching campaign: {sent!r} is not active."),
+}
+
+
+class CampaignRefused(ValidationError):
+    """The lead's campaign refused it (nothing was stored): no, unknown or inactive campaign, or missing fields
+    the campaign requires. Its errors name the fields, as any validation error does."""
 
 
 def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dict[str, Any]]:
@@ -33,8 +46,12 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before."""
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, default_campaign_id=None) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
+    (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused.
+
+    default_campaign_id: the sender's default campaign, for a lead that names none: the key's. (Where a lead
+    comes through a source that has a default campaign, the source's goes here, before the key's.)"""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     if not phone.us:
@@ -48,6 +65,9 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
         "area_zones": list(phone.area_zones),
         "call_state": state or phone.area_state,
         "reasons": reasons,
+        "campaign": lead.campaign,
+        "default_campaign_id": default_campaign_id,
+        "present": lead.present(),
         "priority": lead.dialing.get("priority") or 0,
         "expires_in": lead.dialing.get("expires_in"),
         "consent": Jsonb(lead.consent) if lead.consent else None,
@@ -63,6 +83,20 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput) -> dict[str, Any]:
     # its dedupe flag, the second inserts the new lead (see lead_intake).
     for _ in range(2):
         row = sql.one(conn, "lead_intake", **params)
+        if row["refused"] is not None:
+            raise CampaignRefused(refusal(row, lead))
         if row["created"] or row["dedupe_open"]:
             return row
     raise RuntimeError("lead_intake closed an expired lead's dedupe flag twice in a row")
+
+
+def refusal(row: dict, lead: LeadInput) -> list[FieldError]:
+    """The 422's field errors for a lead its campaign refused."""
+    if row["refused"] == "missing_fields":
+        return [FieldError(name, "required", "is required by this lead's campaign") for name in row["missing"]]
+    code, message = _REFUSED[row["refused"]]
+    if lead.campaign is None:
+        if row["refused"] == "inactive":
+            message = "No matching campaign: the default campaign of this key is not active."
+        return [FieldError("campaign", code, message)]
+    return [FieldError(lead.campaign_field, code, message.format(sent=lead.campaign))]

@@ -55,7 +55,8 @@ class LeadsImport:
             spool.close()
             raise
         key = req.context.key
-        job = csv_import.Import(conn, account_id=key["account_id"], api_key_id=key["id"], source=source)
+        job = csv_import.Import(conn, account_id=key["account_id"], api_key_id=key["id"], source=source,
+                                default_campaign_id=key["default_campaign_id"])
         resp.content_type = falcon.MEDIA_JSON
         resp.stream = _Answer(self.pool, conn, spool, job, req.context.request_id)
 

@@ -38,12 +38,18 @@ class LeadsCollection:
         except ValidationError as exc:
             raise validation_failed(exc.errors) from None
         key = req.context.key
-        with self.pool.connection() as conn:
-            row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead)
+        try:
+            with self.pool.connection() as conn:
+                row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead,
+                                    default_campaign_id=key["default_campaign_id"])
+        except intake.CampaignRefused as exc:
+            raise validation_failed(exc.errors) from None
         result = {"outcome": "created" if row["created"] else "duplicate", "lead_id": row["id"],
                   "status": row["status"]}
         if row["reasons"]:
             result["reasons"] = row["reasons"]
+        if row["campaign"] is not None:
+            result["campaign"] = row["campaign"]
         resp.status = falcon.HTTP_201 if row["created"] else falcon.HTTP_200
         if row["created"]:
             resp.location = f"/v1/leads/{row['id']}"
@@ -86,6 +92,7 @@ def lead_document(row: dict) -> dict:
         "status": row["status"],
         "reasons": row["reasons"],
         "phone": row["phone"],
+        "campaign": row["campaign"],
         **{name: row[name] for name in CONTACT},
         "consent": row["consent"],
         "attribution": {name: row[name] for name in ATTRIBUTION},
@@ -98,6 +105,7 @@ def lead_document(row: dict) -> dict:
         "expires_at": row["expires_at"],
         "attempts": row["attempts"],
         "closed_at": row["closed_at"],
+        "cost_cents": row["cost_cents"],
         "transfer": row["transfer"],
         "events": row["events"],
         "duplicate_count": row["duplicate_count"],

@@ -12,7 +12,13 @@
 -- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
 -- An account connected to the Do-Not-Call Registry holds a listed number (dnc) and, failing closed, a number the
 -- loaded registry data cannot answer for (dnc_unavailable). priority and expires_in go with the lead to the queue.
-WITH zones AS (
+-- Campaigns: l2i_campaign_gate picks the lead's campaign (campaign as sent, else the sender's default_campaign_id)
+-- and checks it; refused (no, unknown or inactive campaign, missing required fields) stores nothing and comes
+-- back with missing. Its hours narrow not_before; l2i_campaign_slot counts the lead against the daily cap.
+WITH cg AS (
+    SELECT * FROM l2i_campaign_gate(%(account_id)s, %(campaign)s::text, %(default_campaign_id)s::uuid,
+                                    %(present)s::text[], %(call_state)s::text)
+), zones AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
     SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
                     %(area_zones)s::text[]) AS zones
@@ -23,8 +29,10 @@ WITH zones AS (
            CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, now()) ELSE false END AS dnc_listed,
            zones.zones,
            CASE WHEN cardinality(zones.zones) > 0
-                THEN l2i_next_call_time(zones.zones, %(call_state)s::text, now()) END AS not_before
+                THEN l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, zones.zones, %(call_state)s::text,
+                                                 now()) END AS not_before
     FROM zones
+    CROSS JOIN cg
     CROSS JOIN accounts AS a
     WHERE a.id = %(account_id)s
 ), decided AS (
@@ -34,16 +42,23 @@ WITH zones AS (
                    WHEN gate.dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
            || %(reasons)s::text[]
            || CASE WHEN cardinality(gate.zones) > 0 AND gate.not_before IS NULL
-                   THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
-    FROM gate
+                   THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END
+           || cg.reasons AS reasons
+    FROM gate CROSS JOIN cg
+), capped AS (
+    SELECT d.*, d.reasons || CASE WHEN cardinality(d.reasons) = 0 AND cg.daily_cap IS NOT NULL
+                                   AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, %(account_id)s, %(phone)s, now())
+                                  THEN ARRAY['campaign_cap'] ELSE '{}'::text[] END AS held
+    FROM decided AS d CROSS JOIN cg
+    WHERE cg.refused IS NULL
 ), ins AS (
     INSERT INTO leads AS l (
         account_id, api_key_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
-        custom, extra, gates, priority, expires_at)
+        custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
     SELECT %(account_id)s, %(api_key_id)s, %(phone)s,
-           CASE WHEN cardinality(d.reasons) = 0 THEN 'new' ELSE 'ineligible' END, d.reasons,
+           CASE WHEN cardinality(d.held) = 0 THEN 'new' ELSE 'ineligible' END, d.held,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
            %(address2)s, %(external_id)s, %(consent)s,
            %(sub_id)s, %(utm_source)s, %(utm_medium)s, %(utm_campaign)s, %(utm_term)s, %(utm_content)s,
@@ -54,23 +69,28 @@ WITH zones AS (
                'dnc', jsonb_build_object('checked', d.dnc_connected, 'listed', d.dnc_listed),
                'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
                'calling_window', jsonb_build_object('zones', d.zones, 'state', %(call_state)s::text,
-                                                    'not_before', d.not_before)),
-           %(priority)s, now() + make_interval(secs => %(expires_in)s::integer)
-    FROM decided AS d
+                                                    'not_before', d.not_before),
+               'campaign', cg.gate),
+           %(priority)s, now() + make_interval(secs => %(expires_in)s::integer), cg.id, cg.cost_cents
+    FROM capped AS d CROSS JOIN cg
     ON CONFLICT (account_id, phone) WHERE dedupe_open DO UPDATE
         SET dedupe_open = l.created_at > now() - interval '30 days',
             duplicate_count = l.duplicate_count + CASE WHEN l.created_at > now() - interval '30 days' THEN 1 ELSE 0 END,
             last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
-    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at
+    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at,
+              l.campaign_id
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before, priority, expires_at)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before, ins.priority, ins.expires_at
-    FROM ins CROSS JOIN decided AS d
+    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before, priority, expires_at, campaign_id,
+                            campaign_priority)
+    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before, ins.priority, ins.expires_at,
+           cg.id, coalesce(cg.priority, 0)
+    FROM ins CROSS JOIN decided AS d CROSS JOIN cg
     WHERE ins.created AND ins.status = 'new'
     RETURNING lead_id
 )
-SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before
-FROM ins CROSS JOIN decided AS d;
+SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before, cg.refused, cg.missing,
+       (SELECT k.code FROM campaigns AS k WHERE k.id = ins.campaign_id) AS campaign
+FROM decided AS d CROSS JOIN cg LEFT JOIN ins ON true;
 
 -- name: leads_page :many
 -- One page of an account's leads, newest first, after the keyset cursor (before_created, before_id). Callers
@@ -88,9 +108,9 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: lead_get :one
--- One whole lead of an account, with its place in the dial queue if it is queued, its event history (oldest
--- first) and its transfer if it was transferred.
-SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at,
+-- One whole lead of an account, with its campaign's code, its place in the dial queue if it is queued, its event
+-- history (oldest first) and its transfer if it was transferred.
+SELECT l.*, k.code AS campaign, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at,
        q.leased_until AS queue_leased_until,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('type', e.type, 'at', e.at, 'from_status', e.from_status,
                                                      'to_status', e.to_status, 'detail', e.detail) ORDER BY e.id),
@@ -101,4 +121,5 @@ SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at
         FROM transfers AS t WHERE t.lead_id = l.id) AS transfer
 FROM leads AS l
 LEFT JOIN dial_queue AS q ON q.lead_id = l.id
+LEFT JOIN campaigns AS k ON k.id = l.campaign_id
 WHERE l.id = %(id)s AND l.account_id = %(account_id)s;
