@@ -18,6 +18,7 @@ from l2i.config import Config
 from l2i.db import open_pool
 from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
+from l2i.resources.campaigns import CampaignsCollection, CampaignsItem
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
 from l2i.resources.imports import LeadsImport
@@ -59,6 +60,8 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
     app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
     app.add_route("/v1/stats", Stats(pool))
+    app.add_route("/v1/campaigns", CampaignsCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/campaigns/{campaign}", CampaignsItem(pool, config.max_body_bytes))
     return app
 
 

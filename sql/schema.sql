@@ -1310,10 +1310,10 @@ LANGUAGE sql STABLE AS $$
         'id', c.id, 'code', c.code, 'name', c.name, 'default', c.is_default, 'active', c.active,
         'paused', c.paused, 'required_fields', to_jsonb(c.required_fields), 'states', to_jsonb(c.states),
         'hours', CASE WHEN c.hours_start IS NOT NULL THEN (
-            SELECT jsonb_object_agg(d.name, CASE WHEN c.hours_start[d.n] IS NOT NULL
-                                                 THEN to_char(c.hours_start[d.n], 'HH24:MI') || '-'
-                                                      || CASE WHEN c.hours_end[d.n] = time '24:00' THEN '24:00'
-                                                              ELSE to_char(c.hours_end[d.n], 'HH24:MI') END END)
+            SELECT coalesce(jsonb_object_agg(d.name, to_char(c.hours_start[d.n], 'HH24:MI') || '-'
+                                                     || CASE WHEN c.hours_end[d.n] = time '24:00' THEN '24:00'
+                                                             ELSE to_char(c.hours_end[d.n], 'HH24:MI') END)
+                                FILTER (WHERE c.hours_start[d.n] IS NOT NULL), '{}')
             FROM unnest(ARRAY['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']) WITH ORDINALITY AS d(name, n)) END,
         'max_attempts', c.max_attempts, 'retry_backoff_s', c.retry_backoff_s, 'backoff_s', c.backoff_s,
         'daily_cap', c.daily_cap, 'priority', c.priority, 'agent', c.agent,
