@@ -10,6 +10,7 @@ queued lead's not_before into the past so that a pinned instant may claim it.
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 from collections import Counter
@@ -423,3 +424,41 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
                                 (idle,)).fetchone() == (None, None)
     finally:
         drop_database(name)
+
+
+# --- the CLI and the psql scripts ----------------------------------------------------------------------------
+
+def test_the_cli_and_the_psql_scripts_manage_campaigns(database_url, capsys, client, db):
+    from l2i.cli import main
+    from tests.test_cli import psql
+
+    def l2i(*args):
+        code = main(["--database-url", database_url, *args])
+        out, err = capsys.readouterr()
+        return code, out.rstrip("\n").splitlines(), err
+
+    _, (account_id,), _ = l2i("account", "create", "Campaign CLI")
+    code, out, _ = l2i("campaign", "create", account_id, "Solar", "--code", "solar", "--states", "TX,GA",
+                       "--hours", "mon-fri=10:00-16:00", "--daily-cap", "100", "--agent", "solar-v1",
+                       "--required-fields", "firstName,custom.roof_type", "--backoff", "busy=300")
+    assert code == 0 and out[-1] == "SOLAR"
+    with pytest.raises(SystemExit, match="(?s)states: .*hours.mon: "):  # every problem, as the API's 422 lists
+        l2i("campaign", "create", account_id, "Bad", "--states", "XX", "--hours", "mon=9-5")
+    # psql: the same statements, with the API's JSON as the settings.
+    code, out, err = psql(database_url, "campaign_create", account_id=account_id, name="Auto",
+                          settings='{"code": "AUTO", "priority": 3}')
+    assert code == 0 and out[0].startswith("AUTO|"), err
+    code, out, _ = l2i("campaign", "list", account_id)
+    assert [line.split("\t")[0] for line in out[1:]] == ["SOLAR", "AUTO"]
+    code, out, _ = l2i("campaign", "update", account_id, "solar", "--daily-cap", "none", "--inactive")
+    shown = json.loads("\n".join(out))
+    assert code == 0 and shown["daily_cap"] is None and shown["active"] is False
+    assert shown["required_fields"] == ["first_name", "custom.roof_type"] and shown["backoff_s"] == {"busy": 300}
+    assert l2i("campaign", "pause", account_id, "AUTO")[1] == ["campaign AUTO: paused"]
+    code, out, err = psql(database_url, "campaign_resume", account_id=account_id, campaign="auto")
+    assert code == 0 and out == ["AUTO|f"], err
+    assert l2i("campaign", "show", account_id, "NOPE")[0] == 1
+    # A key whose leads go to AUTO unless they name another campaign.
+    code, out, _ = l2i("key", "create", account_id, "--scopes", "write,read", "--campaign", "Auto")
+    answer = post(client, bearer(out[-1]), georgia_lead())
+    assert answer.status_code == 201 and answer.json["campaign"] == "AUTO"

@@ -261,7 +261,7 @@ CREATE FUNCTION l2i_campaign_gate(p_account_id uuid, p_campaign text, p_default 
                                   p_state text)
 RETURNS TABLE (id uuid, code text, refused text, missing text[], reasons text[], hours_start time[],
                hours_end time[], daily_cap integer, priority smallint, cost_cents bigint, gate jsonb)
-LANGUAGE plpgsql STABLE AS $$
+LANGUAGE plpgsql STABLE ROWS 1 AS $$
 DECLARE
     c campaigns;
     v_wanted text := upper(btrim(p_campaign));
@@ -462,7 +462,7 @@ $$;
 -- in step, and releases held leads the new settings make room for. No row: no such campaign in the account.
 CREATE FUNCTION l2i_campaign_update(p_account_id uuid, p_campaign text, p_settings jsonb)
 RETURNS SETOF campaigns
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     v_unknown text;
     v_row campaigns;
@@ -518,7 +518,7 @@ $$;
 -- A-Z, 0-9, _ and -; by default 8 random characters). Returns the new campaign.
 CREATE FUNCTION l2i_campaign_create(p_account_id uuid, p_settings jsonb)
 RETURNS SETOF campaigns
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql ROWS 1 AS $$
 DECLARE
     v_code text := upper(btrim(p_settings ->> 'code'));
     v_id uuid;
