@@ -33,6 +33,8 @@ _NULLABLE = ("states", "hours", "daily_cap", "agent", "cost_per_lead_cents")
 def required_field(name: str) -> str | None:
     """The canonical name of a lead field a campaign may require (any spelling intake accepts), custom.NAME for a
     custom field; None if it is no lead field."""
+    if any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in name) or len(name) > 200:
+        return None
     if name.lower().startswith("custom.") and len(name) > len("custom."):
         return "custom." + name[len("custom."):]
     field = _LOOKUP.get(squash(name))

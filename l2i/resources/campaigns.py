@@ -25,6 +25,13 @@ def _not_found() -> APIError:
     return APIError(falcon.HTTP_404, "not_found", "No campaign with this code in your account.")
 
 
+def _named(campaign: str) -> str:
+    """The path's campaign, or a 404 for what no campaign can be named (NUL bytes, overlong)."""
+    if len(campaign) > 200 or any(ord(c) < 32 or 0xD800 <= ord(c) <= 0xDFFF for c in campaign):
+        raise _not_found()
+    return campaign
+
+
 def _save(conn, query: str, **params) -> dict | None:
     try:
         row = sql.one(conn, query, **params)
@@ -71,12 +78,13 @@ class CampaignsItem:
 
     def on_get(self, req, resp, campaign):
         with self.pool.connection() as conn:
-            row = sql.one(conn, "campaign_get", account_id=req.context.key["account_id"], campaign=campaign)
+            row = sql.one(conn, "campaign_get", account_id=req.context.key["account_id"], campaign=_named(campaign))
         if row is None:
             raise _not_found()
         resp.media = row["campaign"]
 
     def on_patch(self, req, resp, campaign):
+        campaign = _named(campaign)
         settings, errors = parse_settings(body_fields(req, self.max_body_bytes), creating=False)
         if errors:
             raise validation_failed(errors)
