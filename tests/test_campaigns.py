@@ -173,6 +173,23 @@ def test_a_lead_outside_the_states_served_is_stored_and_held(client, buyer):
     assert served.json["status"] == "new"
 
 
+def test_a_csv_import_routes_each_row_to_its_category_and_refuses_rows_without_one(client, buyer, db):
+    account_id, headers = buyer
+    create_campaign(client, headers, name="Solar", code="SOLAR", required_fields=["first_name"])
+    csv = ("phone,first_name,state,category,consent_timestamp,consent_text_version\n"
+           "4045550301,Ann,GA,Solar,2026-07-05T12:00:00Z,v1\n"
+           "4045550302,,GA,solar,2026-07-05T12:00:00Z,v1\n"
+           "4045550303,Bo,GA,Boats,2026-07-05T12:00:00Z,v1\n")
+    response = client.simulate_post("/v1/leads/import", body=csv.encode(),
+                                     headers={**headers, "Content-Type": "text/csv"})
+    assert response.status_code == 200, response.text
+    rows = response.json["rows"]
+    assert [row["outcome"] for row in rows] == ["created", "invalid", "invalid"]
+    assert rows[1]["errors"][0]["field"] == "first_name" and rows[2]["errors"][0]["field"] == "category"
+    assert db.execute("SELECT k.code FROM leads AS l JOIN campaigns AS k ON k.id = l.campaign_id "
+                      "WHERE l.account_id = %s", (account_id,)).fetchall() == [("SOLAR",)]
+
+
 # --- claims --------------------------------------------------------------------------------------------------
 
 def test_campaign_hours_narrow_the_legal_window_and_never_widen_it(client, buyer, clock, db):
