@@ -381,6 +381,10 @@ def test_campaigns_need_the_admin_scope_and_keep_their_code(client, accounts, bu
                                                                    "daily_cap", "colour"}
     listed = client.simulate_get("/v1/campaigns", headers=headers).json["data"]
     assert [c["code"] for c in listed] == ["SOLAR"]
+    from tests.test_docs import validate
+    spec = client.simulate_get("/v1/openapi.json").json
+    validate(spec, "Campaign", listed[0])
+    validate(spec, "CampaignIn", {"name": "Solar", "code": "SOLAR", "hours": {"mon-fri": "09:00-17:00"}})
     assert client.simulate_get("/v1/campaigns/NOPE", headers=headers).status_code == 404
 
 
