@@ -44,9 +44,10 @@ fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many m
 # `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
 SOAK ?= 60
 BENCH_SECONDS ?= 15
-bench: $(BIN)/.installed db-up ## measure intake next to its SQL floor and framework ceiling; writes bench/RESULTS.md
+bench: $(BIN)/.installed db-up ## measure intake next to its SQL floor and framework ceiling, and what a campaign adds; writes bench/RESULTS.md
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
+	$(BIN)/python bench/campaign_cost.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

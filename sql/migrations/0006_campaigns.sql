@@ -281,13 +281,15 @@ BEGIN
         SELECT * INTO c FROM campaigns AS k WHERE k.id = p_default AND k.account_id = p_account_id;
     END IF;
     IF c.id IS NULL THEN
-        IF EXISTS (SELECT 1 FROM campaigns AS k WHERE k.account_id = p_account_id AND NOT k.is_default) THEN
+        -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
+        -- has only its default campaign (0006), that one takes the lead whatever the post names (what it named
+        -- is kept in the gate); if it has none, the lead has no campaign.
+        SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
+        IF c.id IS NOT NULL AND NOT c.is_default THEN
+            c := NULL;
             v_refused := CASE WHEN p_campaign IS NULL THEN 'required' ELSE 'unknown' END;
         ELSE
-            -- An account without campaigns of its own: its default campaign (0006), if it has one, takes the
-            -- lead whatever the post names (what it named is kept in the gate).
             v_how := 'account_default';
-            SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id AND k.is_default;
         END IF;
     END IF;
     IF c.id IS NOT NULL AND NOT c.active THEN

@@ -22,7 +22,8 @@ WITH cg AS (
     -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
     SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
                     %(area_zones)s::text[]) AS zones
-), gate AS (
+), gate AS MATERIALIZED (
+    -- MATERIALIZED: decided reads not_before twice; inlined, the calling-window search would run twice.
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            a.dnc_connected,
