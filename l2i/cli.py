@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ptc = pt.add_parser("create", help="create a token; prints it last (it is shown only this once)")
     ptc.add_argument("account_id")
     ptc.add_argument("--name", default=None, help="a label, such as the platform's name")
+    ptc.add_argument("--rate-limit", type=int, default=None, help="postbacks per minute (default 600)")
     ptr = pt.add_parser("revoke", help="revoke a token, given its id or the token itself")
     ptr.add_argument("token")
     pb = commands.add_parser("postbacks", help="postbacks").add_subparsers(dest="action", required=True)
@@ -263,7 +264,10 @@ def _dispatch(args, url: str) -> int:
         for row in rows:
             print(f"{row['phone']}\t{'removed' if row['removed'] else 'was not suppressed'}")
     elif args.command == "postback-token" and args.action == "create":
-        token = run_admin(url, "postback_token_create", account_id=args.account_id, label=args.name or "")[0]["token"]
+        if args.rate_limit is not None and args.rate_limit < 1:
+            raise SystemExit("l2i: --rate-limit must be at least 1")
+        token = run_admin(url, "postback_token_create", account_id=args.account_id, label=args.name or "",
+                          rate_limit="" if args.rate_limit is None else str(args.rate_limit))[0]["token"]
         print(f"# postback token for account {args.account_id}; store it now, it is not shown again")
         print(f"# URL: https://YOUR-HOST/v1/postbacks/calls?token={token}")
         print(token)

@@ -4,8 +4,13 @@ Every row goes through exactly what a POST /v1/leads goes through: l2i.fields.pa
 camelCase, flat consent columns, custom[x], unknown columns kept in extra) and l2i.intake.submit (suppression,
 dedupe, consent, calling window, queue). There is no second pipeline here, only the loop around it.
 
+Files come as the platforms people export from write them (l2i/csv_platforms.py): the encoding (UTF-8 with or
+without a BOM, UTF-16 LE or BE, with or without a BOM) and the delimiter (comma, tab, semicolon) are read from
+the first bytes, the platforms' column names are mapped to l2i's fields, Facebook's `p:` phone prefix is dropped,
+and a row whose do-not-call column says so is held (do_not_call) and its number suppressed, never queued.
+
 A file is read twice, streaming both times, never whole:
-1. `scan` checks that the whole file is UTF-8 CSV with a usable header, before anything is stored: a malformed
+1. `scan` checks that the whole file is text CSV with a usable header, before anything is stored: a malformed
    file stores nothing (HTTP 400/422, exit 1).
 2. `Import.batches` imports it: rows are submitted one by one, in file order, in transactions of BATCH_ROWS rows
    (one commit per batch instead of one per row), and their outcomes come back batch by batch once committed.
@@ -31,7 +36,7 @@ import falcon
 import psycopg
 import psycopg_pool
 
-from l2i import intake, sql
+from l2i import csv_platforms, intake, sql
 from l2i.config import Config
 from l2i.db import open_pool
 from l2i.errors import APIError, FieldError, validation_failed
@@ -51,7 +56,7 @@ def heartbeat() -> None:
 
 
 class FileError(Exception):
-    """The file as a whole cannot be imported (nothing was stored): not UTF-8, not CSV, no usable header."""
+    """The file as a whole cannot be imported (nothing was stored): not UTF-8 or UTF-16, not CSV, no usable header."""
 
     def __init__(self, message: str, fields: list[FieldError] | None = None):
         super().__init__(message)
@@ -69,14 +74,17 @@ class FileError(Exception):
 
 
 def _records(binary: BinaryIO) -> Iterator[tuple[int, list[str]]]:
-    """(row number, cells) for each record, the header first as row 1. UTF-8 with or without a BOM."""
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="strict", newline="")
-    reader = csv.reader(text, strict=True)
+    """(row number, cells) for each record, the header first as row 1. The encoding and the delimiter are read
+    from the file's first bytes (csv_platforms.sniff); the stream must be seekable (a file, a spool)."""
+    encoding, delimiter = csv_platforms.sniff(binary)
+    text = io.TextIOWrapper(binary, encoding=encoding, errors="strict", newline="")
+    reader = csv.reader(text, delimiter=delimiter, strict=True)
     try:
         yield from enumerate(reader, 1)
     except UnicodeDecodeError as exc:
-        raise FileError(f"The file is not UTF-8 text: {exc.reason} near line {reader.line_num + 1}; save it as "
-                        "CSV UTF-8.") from None
+        label = "UTF-16" if encoding.startswith("utf-16") else "UTF-8"
+        raise FileError(f"The file is not {label} text: {exc.reason} near line {reader.line_num + 1}; save it as "
+                        "CSV UTF-8 (or UTF-16).") from None
     except csv.Error as exc:
         raise FileError(f"The CSV is malformed at line {reader.line_num}: {exc}.") from None
     finally:
@@ -100,7 +108,7 @@ def _header(cells: list[str]) -> list[str]:
                                      f"column {number} repeats the name {key!r} of column {first[key]}"))
         first.setdefault(key, number)
         keys.append(key)
-    if not any(squash(key) in _PHONE_COLUMNS for key in keys):
+    if not any(squash(key) in _PHONE_COLUMNS or csv_platforms.field_of(key) == "phone" for key in keys):
         errors.append(FieldError("header", "missing_column", "no phone column: name one phone (or "
                                  + ", ".join(BY_NAME["phone"].aliases[:3]) + ", ...)"))
     if errors:
@@ -151,14 +159,14 @@ class Import:
         """Import the file (already scanned); yields the outcomes of each batch, in file order, once committed."""
         records = _records(binary)
         try:
-            keys = _header(next(records)[1])
+            layout = csv_platforms.Layout(_header(next(records)[1]))
             batch: list[tuple[int, object]] = []
             for number, cells in records:
                 self.totals["rows"] += 1
                 if not any(cell.strip() for cell in cells):
                     self.totals["blank"] += 1
                     continue
-                batch.append((number, self._parse(keys, cells)))
+                batch.append((number, self._parse(layout, cells)))
                 if len(batch) >= BATCH_ROWS:
                     yield self._commit(batch)
                     batch = []
@@ -167,10 +175,10 @@ class Import:
         finally:
             records.close()
 
-    def _parse(self, keys: list[str], cells: list[str]):
-        """The row's validated lead, or its field errors."""
-        fields = {key: cell for key, cell in zip(keys, cells) if cell.strip()}
-        surplus = sum(1 for cell in cells[len(keys):] if cell.strip())
+    def _parse(self, layout: csv_platforms.Layout, cells: list[str]):
+        """The row's validated lead (with the do-not-call column that holds it, if any), or its field errors."""
+        fields, renamed = layout.fields(cells)
+        surplus = sum(1 for cell in cells[len(layout.keys):] if cell.strip())
         errors = []
         if surplus:
             errors.append({"field": "(row)", "code": "too_many_cells",
@@ -178,11 +186,13 @@ class Import:
         try:
             lead = parse_lead(fields, self.defaults)  # the row wins over the default source, as a body does
         except ValidationError as exc:
-            errors.extend(error.as_dict() for error in exc.errors)
+            for error in exc.errors:
+                error.field = renamed.get(error.field, error.field)  # named as the file names the column
+                errors.append(error.as_dict())
             # Each FieldError's traceback holds parse_lead's frame, which holds this list: a reference cycle
             # only the garbage collector would free. Emptying the list breaks it, so memory stays flat.
             exc.errors.clear()
-        return errors if errors else lead
+        return errors if errors else (lead, layout.do_not_call(cells))
 
     def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
         try:
@@ -199,8 +209,15 @@ class Import:
     def _submit(self, number: int, item) -> dict:
         if isinstance(item, list):
             return {"row": number, "outcome": "invalid", "errors": item}
+        lead, do_not_call = item
+        if do_not_call is not None:
+            # Suppressed first, in the same transaction: the number's queued leads are pulled, and the row's own
+            # lead (or the lead it duplicates) is then held, never queued.
+            sql.one(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
+                    reason=f"CSV import: {do_not_call[:100]}")
         try:
-            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=item,
+            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
+                                hold=("do_not_call",) if do_not_call is not None else (),
                                 default_campaign_id=self.default_campaign_id)
         except intake.CampaignRefused as exc:  # nothing stored: an invalid row, as POST /v1/leads would say 422
             return {"row": number, "outcome": "invalid", "errors": [error.as_dict() for error in exc.errors]}

@@ -46,14 +46,17 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, default_campaign_id=None) -> dict[str, Any]:
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (),
+           default_campaign_id=None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
     (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused.
 
+    hold: reasons the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
     default_campaign_id: the sender's default campaign, for a lead that names none: the key's. (Where a lead
     comes through a source that has a default campaign, the source's goes here, before the key's.)"""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
+    reasons = [*hold, *reasons]
     if not phone.us:
         reasons.append("not_us_number")
     state = lead.columns["state"]

@@ -117,7 +117,7 @@ def document() -> dict:
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string", "enum": [
                 "suppressed", "missing_consent", "invalid_consent", "not_us_number", "no_calling_window", "dnc",
-                "dnc_unavailable", "state_not_served", "campaign_cap"]}},
+                "dnc_unavailable", "do_not_call", "state_not_served", "campaign_cap"]}},
             "campaign": {"type": "string", "description": "The lead's campaign (its code); for a duplicate, the "
                                                           "campaign of the open lead it repeats."},
         },
@@ -275,9 +275,13 @@ def _revenue_paths() -> dict:
         "401": _error("Missing, unknown or revoked token."),
         "413": _error("Body too large."),
         "415": _error("Unsupported content type."),
-        "422": _error("A bad value (payout, caller id, duration, time): see fields. Nothing stored."),
+        "422": _error("A bad value (payout, caller id, duration, time): see fields. Nothing stored.", _RATE_HEADERS),
+        "429": _error("Over the token's postbacks a minute (default 600): wait Retry-After seconds. Nothing stored.",
+                      {**_RATE_HEADERS, **_RETRY}),
         "503": _error("The database is unavailable.", _RETRY),
     }
+    for code in ("200", "202"):
+        answers[code]["headers"] = _RATE_HEADERS
     free_form = {"type": "object", "additionalProperties": True}
     group = {"type": "object", "properties": {
         "group": {"type": ["string", "null"]},
@@ -289,8 +293,14 @@ def _revenue_paths() -> dict:
     return {
         "/v1/postbacks/calls": {
             "get": {"operationId": "postbackGet", "summary": "A buyer platform reports what a call paid.",
+                    "description": "Each value has a list of spellings (any case or punctuation), from Ringba, "
+                                   "Retreaver, Trackdrive, CallRail, Invoca and others. A value that is still an "
+                                   "unfilled macro ([tag], {tag}, {{tag}}, %tag%, $tag, ${tag}) is absent. Each "
+                                   "token has its own limit a minute, with X-RateLimit-* headers as API keys have.",
                     "parameters": postback_params, "responses": answers},
             "post": {"operationId": "postbackPost", "summary": "The same, with the fields in a form or JSON body.",
+                     "description": "A JSON body may nest the call ({\"call\": {...}}): a top-level name wins, then "
+                                    "a nested object's own key (caller.number), then a dotted path (call.id).",
                      "parameters": postback_params[:1],
                      "requestBody": {"required": False, "content": {
                          "application/json": {"schema": free_form},
@@ -347,15 +357,20 @@ def _import_paths() -> dict:
     return {"/v1/leads/import": {"post": {
         "operationId": "importLeads",
         "summary": "Import a CSV file of leads, each as POST /v1/leads would take it (scope write).",
-        "description": "UTF-8 (a BOM is fine), comma-separated, a header row naming the columns with the same "
-                       "field names and aliases as the JSON API (a phone column is required; consent_timestamp, "
-                       "custom[name], ...; other columns are kept in extra). Empty cells are absent fields. A "
-                       "malformed file stores nothing. The answer is streamed: every row's outcome, in file order, "
-                       "then the totals. The request counts once against the key's rate limit.",
+        "description": "UTF-8 or UTF-16 (with or without a BOM), comma-, tab- or semicolon-separated (read from "
+                       "the file), a header row naming the columns with the same field names and aliases as the "
+                       "JSON API or as Facebook Lead Ads, Google Ads, HubSpot and Salesforce exports name them (a "
+                       "phone column is required; consent_timestamp, custom[name], ...; other columns are kept in "
+                       "extra). Empty cells are absent fields; Facebook's p: phone prefix is dropped. A row whose "
+                       "do-not-call column (Do Not Call, DoNotCall, Opted Out, ...) holds anything but a plain no "
+                       "is held (do_not_call) and its number suppressed. A malformed file stores nothing. The "
+                       "answer is streamed: every row's outcome, in file order, then the totals. The request "
+                       "counts once against the key's rate limit.",
         "security": [{"bearer": []}],
         "parameters": [{"name": "source", "in": "query", "required": False,
                         "description": "The source of rows that name none.", "schema": {"type": "string"}}],
-        "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}},
+        "requestBody": {"required": True, "content": {
+            media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")}},
         "responses": {
             "200": {"description": "The file was processed (even if some rows are invalid).",
                     "headers": _RATE_HEADERS,
@@ -363,9 +378,11 @@ def _import_paths() -> dict:
                         "type": "object", "required": ["rows", "totals"],
                         "properties": {"rows": {"type": "array", "items": row}, "totals": totals,
                                        "error": stopped}}}}},
-            "400": _error("The file is not UTF-8, or not well-formed CSV: nothing stored.", _RATE_HEADERS),
+            "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV: nothing stored.",
+                          _RATE_HEADERS),
             "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
-            "415": _error("Not text/csv, or not UTF-8.", _RATE_HEADERS),
+            "415": _error("Not text/csv (or text/tab-separated-values), or a charset other than UTF-8 or UTF-16.",
+                          _RATE_HEADERS),
             "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
                           "source: see fields. Nothing stored.", _RATE_HEADERS),
             **_AUTH_ERRORS,

@@ -169,7 +169,8 @@ COMMENT ON COLUMN leads.status IS
     'unreached = max attempts used; expired = expires_at passed; removed = taken off by the seller.';
 COMMENT ON COLUMN leads.reasons IS
     'Why the lead is held: suppressed, missing_consent, invalid_consent, not_us_number, no_calling_window, dnc, '
-    'dnc_unavailable, consent_expired, state_not_served, campaign_cap.';
+    'dnc_unavailable, consent_expired, do_not_call (a CSV row whose do-not-call column said so), state_not_served, '
+    'campaign_cap.';
 COMMENT ON COLUMN leads.priority IS 'Queue priority 0-9: higher is called first.';
 COMMENT ON COLUMN leads.expires_at IS 'When an unreached lead stops being worth a call (intake expires_in).';
 COMMENT ON COLUMN leads.attempts IS 'Claims since the lead was last (re)queued; each claim is a call attempt.';
@@ -724,20 +725,36 @@ CREATE TABLE postback_tokens (
     created_at    timestamptz NOT NULL DEFAULT now(),
     last_used_at  timestamptz,
     revoked_at    timestamptz,
+    rate_limit    integer     NOT NULL DEFAULT 600,
     CONSTRAINT postback_tokens_pkey PRIMARY KEY (id),
     CONSTRAINT postback_tokens_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
-    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash)
+    CONSTRAINT postback_tokens_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT postback_tokens_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
 );
 CREATE INDEX postback_tokens_account_id_idx ON postback_tokens (account_id);
 COMMENT ON TABLE postback_tokens IS 'Postback URL tokens (l2ipb_ + 64 hex): token_hash is sha256 of the token, never stored.';
+COMMENT ON COLUMN postback_tokens.rate_limit IS
+    'Postbacks a minute this token may send (fixed windows in postback_rate_limit_windows); past it, 429.';
 
-CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL) RETURNS text
+-- Fixed one-minute windows, one row per postback token, counted by one upsert (sql/queries/postbacks.sql,
+-- postback_token_hit), as rate_limit_windows counts API keys (0006_postback_rate_limit.sql). UNLOGGED.
+CREATE UNLOGGED TABLE postback_rate_limit_windows (
+    token_id      uuid        NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer     NOT NULL,
+    CONSTRAINT postback_rate_limit_windows_pkey PRIMARY KEY (token_id)
+);
+COMMENT ON TABLE postback_rate_limit_windows IS
+    'Postbacks counted in the current one-minute window of each postback token (unlogged).';
+
+CREATE FUNCTION l2i_postback_token_create(p_account_id uuid, p_label text DEFAULT NULL,
+                                          p_rate_limit integer DEFAULT NULL) RETURNS text
 LANGUAGE plpgsql AS $$
 DECLARE
     v_token text := 'l2ipb_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
 BEGIN
-    INSERT INTO postback_tokens (account_id, label, prefix, token_hash)
-    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')));
+    INSERT INTO postback_tokens (account_id, label, prefix, token_hash, rate_limit)
+    VALUES (p_account_id, p_label, left(v_token, 14), sha256(convert_to(v_token, 'UTF8')), coalesce(p_rate_limit, 600));
     RETURN v_token;
 END
 $$;
@@ -955,7 +972,7 @@ CREATE INDEX leads_stats_idx ON leads (account_id, created_at)
 CREATE INDEX leads_account_phone_idx ON leads (account_id, phone);
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Campaigns (0006): what a lead is for, who may call it, when, how often, and which agent takes it.
+-- Campaigns (0007): what a lead is for, who may call it, when, how often, and which agent takes it.
 CREATE TABLE campaigns (
     id                   uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id           uuid        NOT NULL,
@@ -1003,7 +1020,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0006 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0007 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -1149,7 +1166,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0006), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0007), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -1483,7 +1500,7 @@ COMMENT ON VIEW analytics_campaigns IS
     'The campaigns, to join analytics_funnel_daily and analytics_revenue_by_buyer on campaign_id.';
 -- ---------------------------------------------------------------------------------------------------------------
 -- l2i_analyst: read-only, for analysts and dashboards. It sees the views and the tables without secrets; never
--- api_keys, postback_tokens (hashes) or rate_limit_windows. NOLOGIN: grant it to a login role
+-- api_keys, postback_tokens (hashes), rate_limit_windows or postback_rate_limit_windows. NOLOGIN: grant it to a login role
 -- (GRANT l2i_analyst TO alice). Roles belong to the whole server, so it is created only if missing.
 DO $$
 BEGIN

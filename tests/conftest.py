@@ -26,6 +26,7 @@ BASE_URL = os.environ.get("DATABASE_URL") or Config.database_url
 try:  # The fuzzer (tests/test_fuzz.py) sends POST /v1/leads/import's text/csv bodies as the text they are.
     import schemathesis
     schemathesis.serializer("text/csv")(schemathesis.serializers.TextSerializer)
+    schemathesis.serializer("text/tab-separated-values")(schemathesis.serializers.TextSerializer)
 except ImportError:
     pass
 

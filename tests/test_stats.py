@@ -106,7 +106,7 @@ def test_analyst_role_sees_views_and_no_secrets(database_url, funnel):
         conn.execute("SET ROLE l2i_analyst")
         assert conn.execute("SELECT count(*) FROM analytics_funnel_daily").fetchone()[0] >= 2
         assert conn.execute("SELECT count(*) FROM leads").fetchone()[0] >= 4
-        for secret in ("api_keys", "postback_tokens", "rate_limit_windows"):
+        for secret in ("api_keys", "postback_tokens", "rate_limit_windows", "postback_rate_limit_windows"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(f"SELECT * FROM {secret} LIMIT 1")
         with pytest.raises(psycopg.errors.InsufficientPrivilege):

@@ -21,7 +21,8 @@ from l2i.errors import APIError, FieldError, validation_failed
 
 log = logging.getLogger("l2i.import")
 
-CSV_TYPES = ("text/csv", "application/csv", "text/plain")
+CSV_TYPES = ("text/csv", "application/csv", "text/plain", "text/tab-separated-values")
+CHARSETS = ("utf-8", "utf8", "us-ascii", "utf-16", "utf-16le", "utf-16be")  # the file's own bytes decide which
 SPOOL_IN_MEMORY = 1 << 20
 _CHUNK = 1 << 16
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
@@ -40,9 +41,9 @@ class LeadsImport:
             raise APIError(falcon.HTTP_415, "unsupported_media_type", "Send the file as text/csv (UTF-8)"
                            + (f", not {kind}." if kind else " (the Content-Type header is missing)."))
         charset = _CHARSET.search(req.content_type or "")
-        if charset and charset[1].lower() not in ("utf-8", "utf8", "us-ascii"):
+        if charset and charset[1].lower() not in CHARSETS:
             raise APIError(falcon.HTTP_415, "unsupported_media_type",
-                           f"Send the file as UTF-8, not {charset[1]} (save it as CSV UTF-8).")
+                           f"Send the file as UTF-8 or UTF-16, not {charset[1]} (save it as CSV UTF-8).")
         source = _source(query_fields(req))
         spool = self._spool(req)
         try:

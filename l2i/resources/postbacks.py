@@ -1,11 +1,13 @@
 """GET or POST /v1/postbacks/calls?token=...: what a transferred call paid, from a buyer platform.
 
-No bearer key: the postback token in the URL is the credential (buyer platforms can only fire URLs).
+No bearer key: the postback token in the URL is the credential (buyer platforms can only fire URLs). Each token
+has its own per-minute limit, counted and answered as API keys' are (X-RateLimit-* headers; 429 with Retry-After).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 
 import falcon
@@ -38,10 +40,11 @@ class CallPostbacks:
         if not isinstance(token, str) or not _TOKEN.match(token.strip()):
             raise unauthorized("Add your postback token to the URL: /v1/postbacks/calls?token=l2ipb_...")
         with self.pool.connection() as conn:
-            owner = sql.one(conn, "postback_token_auth", token_hash=hashlib.sha256(token.strip().encode()).digest())
+            owner = sql.one(conn, "postback_token_hit", token_hash=hashlib.sha256(token.strip().encode()).digest())
             if owner is None:
                 raise unauthorized("This postback token is unknown or has been revoked.")
             req.context.key = owner  # for the access log: the token's prefix, never the token
+            _rate_limit(resp, owner)
             try:
                 postback = postbacks.parse(fields)
             except postbacks.PostbackInvalid as exc:
@@ -63,3 +66,15 @@ class CallPostbacks:
         if row["outcome"] == "replaced":
             answer["previous_payout_cents"] = row["previous_payout_cents"]
         resp.media = answer
+
+
+def _rate_limit(resp, owner: dict) -> None:
+    """The token's X-RateLimit-* headers; past its limit, a 429 with Retry-After (as middleware.Auth for keys)."""
+    resp.set_header("X-RateLimit-Limit", str(owner["rate_limit"]))
+    resp.set_header("X-RateLimit-Remaining", str(max(0, owner["rate_limit"] - owner["hits"])))
+    resp.set_header("X-RateLimit-Reset", str(owner["reset_at"]))
+    if owner["hits"] > owner["rate_limit"]:
+        wait = max(1, math.ceil(owner["reset_at"] - float(owner["now_epoch"])))
+        raise APIError(falcon.HTTP_429, "rate_limited",
+                       f"This postback token may send {owner['rate_limit']} postbacks a minute; retry in {wait} s.",
+                       headers={"Retry-After": str(wait)})

@@ -1,4 +1,4 @@
--- 0006_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
+-- 0007_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
 --
 -- Why: one account runs several calling operations (auto insurance, solar, Medicare), each with its own voice
 -- agent, the fields it cannot work without, the states it is licensed in, its own hours inside the legal window,
@@ -84,7 +84,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0006 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0007 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -141,7 +141,8 @@ COMMENT ON COLUMN leads.campaign_id IS 'The campaign the lead is for; NULL for a
 COMMENT ON COLUMN leads.cost_cents IS 'What the lead cost (its campaign''s cost_per_lead_cents at intake).';
 COMMENT ON COLUMN leads.reasons IS
     'Why the lead is held: suppressed, missing_consent, invalid_consent, not_us_number, no_calling_window, dnc, '
-    'dnc_unavailable, consent_expired, state_not_served, campaign_cap.';
+    'dnc_unavailable, consent_expired, do_not_call (a CSV row whose do-not-call column said so), state_not_served, '
+    'campaign_cap.';
 
 ALTER TABLE dial_queue
     ADD COLUMN campaign_id uuid,
@@ -282,7 +283,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0006), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0007), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
