@@ -1,13 +1,14 @@
 -- wrk script for POST /v1/leads: quickstart-sized JSON bodies with consent, spread over the keys in L2I_BENCH_KEYS
 -- (comma-separated), 95% new phone numbers and 5% duplicates (the last number this thread sent with that key).
 -- L2I_BENCH_AREA picks the area code, so that every run posts numbers no earlier run posted.
+-- With L2I_BENCH_SOURCES=1 the "keys" are source tokens: POST /v1/sources/{token}/leads, no Authorization header.
 package.path = os.getenv("L2I_BENCH_DIR") .. "/?.lua;" .. package.path
 local report = require("report")
 
 setup = report.setup
 
 local keys, seq, last = {}, {}, {}
-local area, template
+local area, template, sources
 
 function init(args)
   statuses = {}
@@ -16,6 +17,7 @@ function init(args)
     seq[#keys], last[#keys] = 0, nil
   end
   area = os.getenv("L2I_BENCH_AREA")
+  sources = os.getenv("L2I_BENCH_SOURCES") == "1"
   local campaign = os.getenv("L2I_BENCH_CAMPAIGN")
   math.randomseed(1000 + thread_id * 7919 + tonumber(area))
   template = '{"source":"vendor-a","first_name":"Jane","last_name":"Doe","phone":"%s",' ..
@@ -40,6 +42,10 @@ function request()
     -- Exchange 200-999: each thread has its own block of a million numbers.
     phone = string.format("%s%07d", area, 2000000 + thread_id * 1000000 + seq[k])
     last[k] = phone
+  end
+  if sources then
+    return wrk.format("POST", "/v1/sources/" .. keys[k] .. "/leads", {["Content-Type"] = "application/json"},
+                      string.format(template, phone))
   end
   return wrk.format("POST", "/v1/leads",
                     {["Authorization"] = "Bearer " .. keys[k], ["Content-Type"] = "application/json"},

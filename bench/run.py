@@ -11,6 +11,8 @@ pgbench for the SQL floor. Prints the figures and writes bench/RESULTS.md; asser
 5. GET /v1/leads?limit=50 on an account with 1,000,000 leads
 6. worker RSS over an intake run of --soak seconds (SOAK=300 for the 5-minute run)
 7. CSV import rows/s, and queue claims: leads/s with 8 concurrent dialers draining 20,000 queued leads
+8. intake through a source token (POST /v1/sources/{token}/leads) beside intake through a key, same body, same
+   connections, runs interleaved (key, source, key, source)
 """
 
 from __future__ import annotations
@@ -47,10 +49,11 @@ OUT = BENCH / "out"
 KEYS = 20
 CONNECTIONS = (16, 32, 64)
 GET_CONNECTIONS = (4, 32)
-ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim")
+ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim", "source")
 CLAIM_LEADS = 20_000
 # Texas area codes (the bodies say state TX): each run posts under its own, so no run repeats an earlier number.
-AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903")
+AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903",
+         "430", "936", "979", "254", "325", "361")
 # The body intake.lua sends, for the floor's parameters (the phone varies per request).
 BODY = {"source": "vendor-a", "first_name": "Jane", "last_name": "Doe", "phone": "2142000001",
         "email": "jane.doe@example.com", "state": "TX", "zip": "75201", "city": "Dallas", "address1": "1 Main St",
@@ -113,6 +116,12 @@ class Database:
                 made.append({"key": key, "account_id": str(account_id), "key_id": str(key_id),
                              "key_hash": "\\x" + bytes(key_hash).hex()})
         return made
+
+    def sources(self, keys: list[dict]) -> list[str]:
+        """One source (limit 1,000,000 a minute) in each key's account: the tokens."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            return [conn.execute("SELECT token FROM l2i_source_create(%s, 'bench', p_rate_limit => 1000000)",
+                                 (k["account_id"],)).fetchone()[0] for k in keys]
 
 
 # --- wrk -----------------------------------------------------------------------------------------------------
@@ -405,7 +414,7 @@ def main() -> int:
             raise SystemExit(f"{tool} is missing: `make bench` installs wrk; pgbench comes with PostgreSQL")
     base_url = os.environ.get("DATABASE_URL") or Config.database_url
     results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None,
-                     "claim": None}
+                     "claim": None, "source": None}
     env, workers = server_env(), workers_setting()
     log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
 
@@ -437,6 +446,22 @@ def main() -> int:
                     for row in results["soak"]["rss"]:
                         log("  worker {pid}: {first_mb:.1f} -> {last_mb:.1f} MB (max {max_mb:.1f}, "
                             "{change_pct:+.1f}%, {samples} samples {from_s}-{to_s} s)".format(**row))
+        if "source" in parts:
+            tokens = db.sources(keys)
+            with running_gunicorn(db.url, env=env, workers=workers) as url:
+                source_env = lambda run: {**intake_env(keys, run), "L2I_BENCH_KEYS": ",".join(tokens),  # noqa: E731
+                                          "L2I_BENCH_SOURCES": "1"}
+                wrk(url, "intake.lua", 32, max(5, args.seconds // 3), intake_env(keys, 15))
+                wrk(url, "intake.lua", 32, max(5, args.seconds // 3), source_env(16))
+                runs = {"key": [], "source": []}
+                for run in range(2):
+                    runs["key"].append(wrk(url, "intake.lua", 32, args.seconds, intake_env(keys, 17 + 2 * run)))
+                    runs["source"].append(wrk(url, "intake.lua", 32, args.seconds, source_env(18 + 2 * run)))
+                results["source"] = runs
+                for kind, done in runs.items():
+                    for r in done:
+                        log(f"intake via {kind} c=32: {r['rps']:.0f} req/s p50 {r['p50_ms']:.1f} ms "
+                            f"p99 {r['p99_ms']:.1f} ms errors {r['errors']} statuses {r['statuses']}")
         if "import" in parts:
             with running_gunicorn(db.url, env=env, workers=workers) as url:
                 r = results["import"] = csv_import(url, keys[0]["key"], args.import_rows, AREAS[9])
@@ -519,6 +544,16 @@ def report(results: dict, conns) -> str:
     if imp:
         lines += ["", f"CSV import (POST /v1/leads/import, {imp['rows']:,} new leads, one request): "
                       f"{imp['rows_per_s']:,.0f} rows/s, HTTP {imp['status']}, totals {imp['totals']}."]
+    src = results.get("source")
+    if src:
+        lines += ["", "Intake through a source token (POST /v1/sources/{token}/leads) beside intake through a key "
+                      "(POST /v1/leads with Authorization), same body, 32 connections, runs interleaved:", "",
+                  "| credential | run | req/s | p50 ms | p99 ms | errors |", "|---|---|---|---|---|---|"]
+        for kind in ("key", "source"):
+            for n, r in enumerate(src[kind], start=1):
+                lines.append(f"| {kind} | {n} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['errors']} |")
+        mean = {kind: sum(r["rps"] for r in src[kind]) / len(src[kind]) for kind in src}
+        lines.append(f"\nsource/key throughput: {mean['source'] / mean['key']:.2f}")
     c = results.get("claim")
     if c:
         lines += ["", f"Queue claim (POST /v1/dial-queue/claim over HTTP, {c['threads']} dialers claiming {c['batch']} at "

@@ -24,6 +24,7 @@ from l2i.resources.health import Health, Ready
 from l2i.resources.imports import LeadsImport
 from l2i.resources.leads import LeadsCollection, LeadsItem
 from l2i.resources.postbacks import CallPostbacks
+from l2i.resources.sources import SourceLeads, SourcesCollection, SourcesItem
 from l2i.resources.stats import Stats
 from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
@@ -49,7 +50,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(pool))
     app.add_route("/v1/openapi.json", OpenAPI())
-    app.add_route("/v1/leads", LeadsCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/leads", LeadsCollection(pool, config))
     app.add_route("/v1/leads/import", LeadsImport(pool, config.max_import_bytes))  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
     app.add_route("/v1/leads/{lead_id}/outcome", LeadOutcome(pool, config.max_body_bytes, clock))
@@ -60,6 +61,9 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
     app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
     app.add_route("/v1/stats", Stats(pool))
+    app.add_route("/v1/sources", SourcesCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/sources/{source_ref}", SourcesItem(pool))
+    app.add_route("/v1/sources/{source_ref}/leads", SourceLeads(pool, config))
     app.add_route("/v1/campaigns", CampaignsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/campaigns/{campaign}", CampaignsItem(pool, config.max_body_bytes))
     return app

@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from l2i import campaigns, csv_import, phones, sql
+from l2i import adapters, campaigns, csv_import, phones, sources, sql
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -105,8 +105,8 @@ def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = sorted(set(scopes) - {"write", "read", "dial", "admin"})
     if not scopes or unknown:
-        raise SystemExit(f"l2i: --scopes takes write and/or read, dial for dialers and admin for campaigns, "
-                         f"comma-separated (not {raw!r})")
+        raise SystemExit("l2i: --scopes takes write and/or read, dial for dialers, admin for managing sources and "
+                         f"campaigns, comma-separated (not {raw!r})")
     return ",".join(scopes)
 
 
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     key = commands.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     k = key.add_parser("create", help="create a key; prints it last (it is shown only this once)")
     k.add_argument("account_id")
-    k.add_argument("--scopes", required=True, type=_scopes, help="write, read and/or dial, comma-separated")
+    k.add_argument("--scopes", required=True, type=_scopes, help="write, read, dial and/or admin, comma-separated")
     k.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
     k.add_argument("--name", default=None, help="a label for the key")
     k.add_argument("--campaign", default=None, help="the key's default campaign (code or name), for leads naming none")
@@ -190,6 +190,46 @@ def main(argv: list[str] | None = None) -> int:
     lf.add_argument("account_id")
     lf.add_argument("phone")
 
+    src = commands.add_parser("source", help="intake sources (one URL per sender)").add_subparsers(
+        dest="action", required=True)
+    sc = src.add_parser("create", help="create a source; prints its id, URL and token last (shown only this once)")
+    sc.add_argument("account_id")
+    sc.add_argument("name")
+    sc.add_argument("--adapter", default=None, help="the sender's envelope: " + ", ".join(adapters.NAMES))
+    sc.add_argument("--default", action="append", default=[], metavar="NAME=VALUE",
+                    help="a value for leads that have none: source, sub_id, utm_*, ..., custom.NAME (repeatable)")
+    sc.add_argument("--map", action="append", default=[], metavar="PATH=FIELD",
+                    help="sender key or JSON path -> l2i field, e.g. answers.3.text=phone, 1.3=first_name")
+    sc.add_argument("--consent-on-submit", action="store_true",
+                    help="a submission is the consent act (needs --consent-text-version)")
+    sc.add_argument("--consent-text-version", default=None)
+    sc.add_argument("--consent-text", default=None, help="the consent language the form shows")
+    sc.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
+    sc.add_argument("--signing-secret", default=None,
+                    help="Typeform's webhook secret, Facebook's app secret or Google's key (checked on every post)")
+    sc.add_argument("--verify-token", default=None, help="Facebook's webhook verify token")
+    sc.add_argument("--page-token", default=None, help="Facebook's page access token (to read leads)")
+    sl = src.add_parser("list", help="an account's sources (no tokens, no secrets)")
+    sl.add_argument("account_id")
+    ss = src.add_parser("show", help="a source's settings (no token, no secrets)")
+    ss.add_argument("source_id")
+    sr = src.add_parser("revoke", help="revoke a source, given its id or its token")
+    sr.add_argument("source")
+    sm = src.add_parser("map", help="map a sender key or JSON path to an l2i field (no FIELD: remove)")
+    sm.add_argument("source_id")
+    sm.add_argument("path")
+    sm.add_argument("field", nargs="?", default="")
+    sd = src.add_parser("default", help="set a default of the source's leads (no VALUE: remove)")
+    sd.add_argument("source_id")
+    sd.add_argument("name")
+    sd.add_argument("value", nargs="?", default="")
+    srt = commands.add_parser("sources", help="intake sources").add_subparsers(dest="action", required=True)
+    srr = srt.add_parser("retry", help="fetch platform leads still waiting (Facebook Lead Ads when the Graph API "
+                                       "was down)")
+    srr.add_argument("source_id", nargs="?", default=None)
+    idem = commands.add_parser("idempotency", help="Idempotency-Keys").add_subparsers(dest="action", required=True)
+    idem.add_parser("sweep", help="forget keys older than 24 hours (cron-able)")
+
     im = commands.add_parser("import", help="import leads from a CSV file, as POST /v1/leads/import does")
     im.add_argument("account_id")
     im.add_argument("file", help="UTF-8 CSV with a header row; the same field names as the API")
@@ -213,7 +253,103 @@ def main(argv: list[str] | None = None) -> int:
     return 1
 
 
+def _pairs(raw: list[str], what: str) -> dict:
+    pairs = {}
+    for item in raw:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise SystemExit(f"l2i: {what} takes NAME=VALUE, not {item!r}")
+        pairs[name] = value
+    return pairs
+
+
+def _defaults(raw: list[str]) -> dict:
+    defaults: dict = {}
+    for name, value in _pairs(raw, "--default").items():
+        if name.startswith("custom."):
+            defaults.setdefault("custom", {})[name[7:]] = value
+        else:
+            defaults[name] = value
+    return defaults
+
+
+def _source_errors(errors) -> int:
+    for error in errors:
+        print(f"l2i: {error.field}: {error.message}", file=sys.stderr)
+    return 1
+
+
+def _source_command(args, url: str) -> int:
+    if args.action == "create":
+        if args.rate_limit is not None and args.rate_limit < 1:
+            raise SystemExit("l2i: --rate-limit must be at least 1")
+        defaults, mapping = _defaults(args.default), _pairs(args.map, "--map")
+        errors = sources.check_settings(adapter=args.adapter, defaults=defaults, mapping=mapping,
+                                        consent_on_submit=args.consent_on_submit,
+                                        consent_text_version=args.consent_text_version)
+        if errors:
+            return _source_errors(errors)
+        row = run_admin(url, "source_create", account_id=args.account_id, name=args.name, adapter=args.adapter or "",
+                        defaults=json.dumps(defaults), mapping=json.dumps(mapping),
+                        consent_on_submit="true" if args.consent_on_submit else "false",
+                        consent_text_version=args.consent_text_version or "", consent_text=args.consent_text or "",
+                        rate_limit="" if args.rate_limit is None else str(args.rate_limit),
+                        signing_secret=args.signing_secret or "", verify_token=args.verify_token or "",
+                        page_token=args.page_token or "")[0]
+        print(f"# source {row['id']} for account {args.account_id}; store the token now, it is not shown again")
+        print(f"# URL: https://YOUR-HOST/v1/sources/{row['token']}/leads")
+        print(row["token"])
+    elif args.action == "list":
+        _table(run_admin(url, "source_list", account_id=args.account_id),
+               ("id", "name", "prefix", "adapter", "consent_on_submit", "rate_limit", "created_at", "last_used_at",
+                "revoked_at"))
+    elif args.action == "show":
+        rows = run_admin(url, "source_show", source_id=args.source_id)
+        if not rows:
+            print("l2i: no such source", file=sys.stderr)
+            return 1
+        for name, value in rows[0].items():
+            print(f"{name}\t{json.dumps(value) if isinstance(value, (dict, list)) else value}")
+    elif args.action == "revoke":
+        return _revoked(run_admin(url, "source_revoke", source=args.source), "source")
+    elif args.action in ("map", "default"):
+        if args.action == "map":
+            errors = sources.check_settings(adapter=None, defaults={}, mapping={args.path: args.field} if args.field
+                                            else {}, consent_on_submit=False, consent_text_version=None)
+        else:
+            defaults = _defaults([f"{args.name}={args.value}"]) if args.value else {}
+            errors = sources.check_settings(adapter=None, defaults=defaults, mapping={}, consent_on_submit=False,
+                                            consent_text_version=None)
+        if errors:
+            return _source_errors(errors)
+        if args.action == "map":
+            rows = run_admin(url, "source_map", source_id=args.source_id, path=args.path, field=args.field)
+        else:
+            rows = run_admin(url, "source_default", source_id=args.source_id, name=args.name, value=args.value)
+        if not rows:
+            print("l2i: no such source", file=sys.stderr)
+            return 1
+        print(json.dumps(rows[0]["mapping" if args.action == "map" else "defaults"]))
+    return 0
+
+
 def _dispatch(args, url: str) -> int:
+    if args.command == "source":
+        return _source_command(args, url)
+    if args.command == "idempotency":
+        print(f"swept {run_admin(url, 'idempotency_sweep')[0]['swept']}")
+        return 0
+    if args.command == "sources":
+        from l2i.resources.sources import retry_all
+        config = Config.from_env(os.environ)
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            results = retry_all(conn, config, args.source_id)
+        for result in results:
+            print("\t".join(str(result.get(k, "")) for k in ("source_id", "external_id", "outcome", "lead_id",
+                                                              "status", "error")))
+        waiting = sum(1 for r in results if r["outcome"] == "waiting")
+        print(f"{len(results) - waiting} taken in, {waiting} still waiting")
+        return 0
     if args.command == "import":
         return csv_import.command(url, args.account_id, args.file, source=args.source, as_json=args.json)
     if args.command == "migrate":

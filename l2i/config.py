@@ -30,6 +30,8 @@ class Config:
     max_body_bytes: int = 65536
     max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
+    graph_base_url: str = "https://graph.facebook.com/v19.0"
+    graph_timeout_s: int = 3
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "Config":
@@ -42,4 +44,6 @@ class Config:
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
+            graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
+            graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

@@ -97,8 +97,9 @@ def _database_unavailable(config_retry_after: int):
 
 
 def _unexpected(req, resp, exc, params):
+    from l2i.sources import mask
     log.exception("unhandled error request_id=%s method=%s path=%s",
-                  req.context.get("request_id"), req.method, req.path)
+                  req.context.get("request_id"), req.method, mask(req.path))
     raise APIError(falcon.HTTP_500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 

@@ -37,22 +37,31 @@ FIELDS: tuple[Field, ...] = (
     Field("phone", "lead", "The number to call. A 10-digit US number in any punctuation, 1 + 10 digits, or "
           "E.164; stored as E.164 (+15551234567). Required.", "phone", 32,
           ("phone_number", "caller_id", "callerid", "telephone", "tel", "mobile", "mobile_phone", "cell_phone",
-           "primary_phone", "phone1"), "5551234567"),
+           "primary_phone", "phone1",
+           # home/cell/mobile spellings of form builders, CRMs and lead platforms (HubSpot's mobilephone is
+           # mobile_phone squashed; Jotform's phoneNumber is phone_number)
+           "home_phone", "phone_home", "cell", "cellphone", "cell_phone_number", "phone_cell", "mobile_number",
+           "mobile_phone_number", "phone_mobile", "day_phone", "daytime_phone", "contact_number", "contact_phone",
+           "phone_no", "your_phone", "telephone_number"), "5551234567"),
     Field("source", "lead", "Where the lead came from (a form, a vendor, a campaign): used to group stats.",
           max_length=100, aliases=("lead_source",), example="my-webform"),
-    Field("first_name", "lead", "First name.", max_length=100, aliases=("firstname", "fname"), example="Jane"),
-    Field("last_name", "lead", "Last name.", max_length=100, aliases=("lastname", "lname", "surname"),
+    Field("first_name", "lead", "First name.", max_length=100, aliases=("firstname", "fname", "given_name"),
+          example="Jane"),
+    Field("last_name", "lead", "Last name.", max_length=100, aliases=("lastname", "lname", "surname", "family_name"),
           example="Doe"),
-    Field("email", "lead", "Email address.", "email", 254, ("email_address",), "jane@example.com"),
+    Field("email", "lead", "Email address.", "email", 254, ("email_address", "your_email", "user_email"),
+          "jane@example.com"),
     Field("state", "lead", "US state, DC or territory: 2-letter code (or the full name). It decides the calling "
           "hours and zones; without it, the phone's area code does.", "state", 32,
-          ("region", "state_code", "province"), "TX"),
-    Field("zip", "lead", "ZIP code: 5 digits or ZIP+4.", "zip", 10, ("zip_code", "zipcode", "postal_code"),
+          ("region", "state_code", "province", "state_region", "state_province", "region_code"), "TX"),
+    Field("zip", "lead", "ZIP code: 5 digits or ZIP+4.", "zip", 10, ("zip_code", "zipcode", "postal_code", "postal",
+                                                                       "post_code", "postcode", "zip_postal_code"),
           "75201"),
     Field("city", "lead", "City.", max_length=100, example="Dallas"),
-    Field("address1", "lead", "Street address.", aliases=("address", "street", "street_address", "address_1"),
+    Field("address1", "lead", "Street address.", aliases=("address", "street", "street_address", "address_1", "address_line_1",
+                                               "addr_line1"),
           example="1 Main St"),
-    Field("address2", "lead", "Address line 2.", aliases=("address_2", "apt", "unit")),
+    Field("address2", "lead", "Address line 2.", aliases=("address_2", "apt", "unit", "address_line_2", "addr_line2")),
     Field("external_id", "lead", "The sender's own id for this lead.", max_length=200,
           aliases=("seller_lead_id", "lead_external_id", "vendor_lead_id")),
     Field("sub_id", "attribution", "Sub id of the traffic source (affiliate, publisher).", max_length=200,
@@ -75,10 +84,12 @@ FIELDS: tuple[Field, ...] = (
     Field("source_url", "consent", "Page where consent was given.", max_length=2048,
           aliases=("consent_url", "page_url"), example="https://example.com/quote"),
     Field("consent_text", "consent", "The consent language itself.", max_length=10000,
-          aliases=("tcpa_text", "tcpa_language", "consent_language")),
+          aliases=("tcpa_text", "tcpa_language", "consent_language", "disclaimer", "tcpa_disclaimer",
+                   "tcpa_consent_text", "tcpa_disclosure", "consent_disclosure", "disclosure", "disclaimer_text")),
     Field("ip", "consent", "IP address of the consumer when consenting.", max_length=64,
-          aliases=("ip_address", "consumer_ip")),
-    Field("user_agent", "consent", "Browser user agent when consenting.", max_length=1000, aliases=("useragent",)),
+          aliases=("ip_address", "consumer_ip", "remote_ip", "remote_addr", "ip_addr", "user_ip", "client_ip")),
+    Field("user_agent", "consent", "Browser user agent when consenting.", max_length=1000,
+          aliases=("useragent", "browser_user_agent")),
     Field("trustedform_cert_url", "consent", "TrustedForm certificate URL.", max_length=2048,
           aliases=("trusted_form_url", "trustedform_url", "trusted_form_cert_url", "xx_trusted_form_cert_url",
                    "trustedform_cert", "trustedform")),
@@ -111,6 +122,15 @@ for _field in FIELDS:
     for _spelling in (_field.name, *_field.aliases):
         _LOOKUP.setdefault(squash(_spelling), _field)
 
+# A whole name: split into first_name and last_name when neither is given (and kept, as sent, in extra).
+FULL_NAME_KEYS = ("full_name", "name", "your_name", "contact_name", "customer_name")
+_FULL_NAME_SQUASHED = {re.sub(r"[^a-z0-9]", "", k) for k in FULL_NAME_KEYS}
+
+def lookup(key: str) -> Field | None:
+    """The field a sender's key names (any spelling or alias), else None."""
+    return _LOOKUP.get(squash(key))
+
+
 _NESTED = re.compile(r"^(consent|custom)(?:\[([^\]]+)\]|\.(.+))$", re.IGNORECASE)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _ZIP = re.compile(r"^[0-9]{5}(?:-?[0-9]{4})?$")
@@ -138,8 +158,10 @@ class LeadInput:
         return names
 
 
-def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> LeadInput:
+def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
+               mapped: dict[str, Any] | None = None) -> LeadInput:
     """Validate a lead from a decoded body and the query string (the body wins where both have a field).
+    mapped: the values a source's field mapping picked from the sender's body; they win over both.
 
     Raises a list of FieldError (as ValidationError) naming every problem at once.
     """
@@ -150,7 +172,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> Lea
     extra: dict[str, Any] = {}
 
     # Query string first, body second: a field in both takes the body's value.
-    for origin in (query or {}), body:
+    for origin in (query or {}), body, (mapped or {}):
         seen_here: set[str] = set()
         for key, value in origin.items():
             if not isinstance(key, str) or not _clean_text(key):
@@ -220,6 +242,8 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None) -> Lea
         raise ValidationError(errors)
 
     consent.update({name: values[name] for name in CONSENT_FIELDS if values.get(name) is not None})
+    if values.get("first_name") is None and values.get("last_name") is None:
+        values["first_name"], values["last_name"] = _split_name(extra)
     return LeadInput(
         phone=values["phone"],
         columns={name: values.get(name) for name in LEAD_COLUMNS},
@@ -236,6 +260,19 @@ class ValidationError(Exception):
     def __init__(self, errors: list[FieldError]):
         super().__init__(f"{len(errors)} field errors")
         self.errors = errors
+
+
+def _split_name(extra: dict) -> tuple[str | None, str | None]:
+    """First and last name from a whole name in extra (full_name, name, ...): the first word, and the rest."""
+    for key, value in extra.items():
+        if isinstance(value, list) and len(value) == 1:
+            value = value[0]
+        if isinstance(key, str) and squash(key) in _FULL_NAME_SQUASHED and isinstance(value, str):
+            words = value.split()
+            if words and all(len(w) <= 100 and _clean_text(w) for w in words):
+                first, rest = words[0], " ".join(words[1:])
+                return first[:100], (rest[:100] or None)
+    return None, None
 
 
 def _put(known, field: Field, value, where: str, seen_here: set, extra: dict) -> None:
@@ -257,6 +294,8 @@ def _canonical(where: str, field: Field) -> bool:
 
 
 def _convert(field: Field, value: Any) -> Any:
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]  # a one-element array (Unbounce, Facebook's values[]) is that value
     if value is None:
         return None
     if isinstance(value, list):

@@ -46,17 +46,23 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (),
-           default_campaign_id=None) -> dict[str, Any]:
+def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
+           consent_origin: dict | None = None, test: bool = False, default_campaign_id=None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
-    (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused.
+    (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused (nothing
+    stored). `hold`: reasons the caller already has to hold the lead (a CSV row's do-not-call column:
+    do_not_call).
 
-    hold: reasons the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
-    default_campaign_id: the sender's default campaign, for a lead that names none: the key's. (Where a lead
-    comes through a source that has a default campaign, the source's goes here, before the key's.)"""
+    source_id: the intake source it came through; consent_origin: where each consent value came from when a
+    source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
+    transaction that is rolled back, so nothing is stored (a platform's "send test" button).
+    default_campaign_id: the key's default campaign, for a lead that names none. (A source's default campaign
+    is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)"""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
+    if consent_origin:
+        consent["origin"] = consent_origin
     if not phone.us:
         reasons.append("not_us_number")
     state = lead.columns["state"]
@@ -64,6 +70,7 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
         **lead.columns,
         "account_id": account_id,
         "api_key_id": api_key_id,
+        "source_id": source_id,
         "phone": phone.e164,
         "area_zones": list(phone.area_zones),
         "call_state": state or phone.area_state,
@@ -82,6 +89,13 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
             "consent": consent,
         }),
     }
+    if test:
+        with conn.transaction(force_rollback=True):
+            return _intake(conn, params, lead)
+    return _intake(conn, params, lead)
+
+
+def _intake(conn, params: dict, lead: LeadInput) -> dict[str, Any]:
     # The second run happens only when the number's open lead was older than 30 days: the first run closed
     # its dedupe flag, the second inserts the new lead (see lead_intake).
     for _ in range(2):

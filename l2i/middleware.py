@@ -14,6 +14,7 @@ import falcon
 
 from l2i import sql
 from l2i.errors import APIError, unauthorized
+from l2i.sources import mask
 
 access_log = logging.getLogger("l2i.access")
 
@@ -23,7 +24,7 @@ _KEY = re.compile(r"^l2i_[0-9a-f]{64}$")
 
 class RequestContext:
     """Takes the caller's X-Request-Id (or makes one), echoes it, and logs one line per request: no query
-    string, no key (only its non-secret prefix), no body."""
+    string, no key or source token (only the non-secret prefix, also in a path), no body."""
 
     def process_request(self, req, resp):
         supplied = req.get_header("X-Request-Id") or ""
@@ -32,10 +33,10 @@ class RequestContext:
         resp.set_header("X-Request-Id", req.context.request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
-        key = req.context.get("key")
+        key = req.context.get("key") or req.context.get("source")
         access_log.info(
             "request_id=%s method=%s path=%s status=%s ms=%.1f key=%s account=%s",
-            req.context.get("request_id"), req.method, req.path, resp.status_code,
+            req.context.get("request_id"), req.method, mask(req.path), resp.status_code,
             (time.perf_counter() - req.context.get("started", time.perf_counter())) * 1000,
             key["prefix"] if key else "-", key["account_id"] if key else "-",
         )
@@ -54,6 +55,8 @@ class Auth:
         if needed is None:
             return
         header = req.get_header("Authorization") or ""
+        if not header and req.method in getattr(resource, "source_methods", ()):
+            return  # the resource authenticates a source token (or answers 401 itself)
         scheme, _, token = header.strip().partition(" ")
         token = token.strip()
         if not header:

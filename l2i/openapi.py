@@ -122,6 +122,20 @@ def document() -> dict:
                                                           "campaign of the open lead it repeats."},
         },
     }
+    test_result = {
+        "type": "object",
+        "required": ["outcome", "stored", "would_be", "status", "reasons"],
+        "description": "A test submission (\"test\": true, or a platform's test flag such as Google's is_test): "
+                       "every gate ran, nothing was stored.",
+        "properties": {
+            "outcome": {"type": "string", "enum": ["test"]},
+            "stored": {"type": "boolean", "enum": [False]},
+            "would_be": {"type": "string", "enum": ["created", "duplicate"]},
+            "lead_id": {"type": "string", "format": "uuid", "description": "The lead it would duplicate."},
+            "status": {"type": "string", "enum": list(STATUSES)},
+            "reasons": {"type": "array", "items": {"type": "string"}},
+        },
+    }
     error = {
         "type": "object",
         "required": ["error"],
@@ -150,10 +164,16 @@ def document() -> dict:
                                 "stored and held, with the reasons."},
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "An API key, l2i_ followed by 64 hex digits."}},
+                                           "description": "An API key, l2i_ followed by 64 hex digits."},
+                                "leadToken": {"type": "apiKey", "in": "query", "name": "lead_token",
+                                              "description": "A source token (l2is_ + 64 hex digits), instead of "
+                                                             "a key: only to send leads to its source's account."},
+                                "sourceKey": {"type": "apiKey", "in": "header", "name": "X-Source-Key",
+                                              "description": "A source token, with X-Source-Id (the source's id)."}},
             "schemas": {"LeadIn": lead_in, "Consent": {"type": "object", "properties": consent_props,
                                                        "additionalProperties": True},
-                        "IntakeResult": intake_result, "LeadSummary": lead_summary, "Lead": lead_full,
+                        "IntakeResult": intake_result, "TestResult": test_result,
+                        "LeadSummary": lead_summary, "Lead": lead_full, **_source_schemas(),
                         **_dialing_schemas(), **_campaign_schemas(),
                         "Error": error},
         },
@@ -161,27 +181,20 @@ def document() -> dict:
             "/v1/leads": {
                 "post": {
                     "operationId": "createLead",
-                    "summary": "Send a lead (scope write).",
-                    "description": "Fields may also come in the query string; the body wins where both have one.",
-                    "security": [{"bearer": []}],
+                    "summary": "Send a lead (scope write), with a key or a source token.",
+                    "description": "Fields may also come in the query string; the body wins where both have one. "
+                                   "Instead of a key, a source token may come as ?lead_token=, a lead_token field, "
+                                   "or X-Source-Id with X-Source-Key: the source's adapter, mapping, defaults and "
+                                   "consent on submit then apply (see POST /v1/sources/{token}/leads). Bodies may "
+                                   "also be multipart/form-data. A body whose shape is a known platform's "
+                                   "(Typeform, Unbounce, Jotform, HubSpot) is unwrapped.",
+                    "security": [{"bearer": []}, {"leadToken": []}, {"sourceKey": []}],
+                    "parameters": [IDEMPOTENCY_KEY],
                     "requestBody": {"required": False, "content": {
                         "application/json": {"schema": {"$ref": _REF + "LeadIn"}},
                         "application/x-www-form-urlencoded": {"schema": {"$ref": _REF + "LeadIn"}},
                     }},
-                    "responses": {
-                        "201": {"description": "A new lead: queued (new) or held (ineligible, with reasons).",
-                                "headers": {**_RATE_HEADERS, "Location": {"schema": {"type": "string"}}},
-                                "content": {"application/json": {"schema": {"$ref": _REF + "IntakeResult"}}}},
-                        "200": {"description": "A duplicate of the account's lead for this number from the last "
-                                               "30 days: nothing stored, that lead's id returned.",
-                                "headers": _RATE_HEADERS,
-                                "content": {"application/json": {"schema": {"$ref": _REF + "IntakeResult"}}}},
-                        "400": _error("Malformed body."),
-                        "413": _error("Body too large."),
-                        "415": _error("Unsupported content type."),
-                        "422": _error("Validation failed: see fields.", _RATE_HEADERS),
-                        **_AUTH_ERRORS,
-                    },
+                    "responses": INTAKE_RESPONSES,
                 },
                 "get": {
                     "operationId": "listLeads",
@@ -223,6 +236,7 @@ def document() -> dict:
                 },
             },
             **_import_paths(),
+            **_sources_paths(),
             **_revenue_paths(),
             **_dialing_paths(),
             **_campaign_paths(),
@@ -235,6 +249,155 @@ def document() -> dict:
                 "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
         },
+    }
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "Any 1 to 255 printable ASCII characters without spaces. The same key with the same request "
+                   "within 24 hours gets the first answer back (header Idempotent-Replayed: true); with another "
+                   "request, a 409.",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
+
+
+def _intake_responses() -> dict:
+    result = {"oneOf": [{"$ref": _REF + "IntakeResult"}, {"$ref": _REF + "TestResult"}]}
+    return {
+        "201": {"description": "A new lead: queued (new) or held (ineligible, with reasons).",
+                "headers": {**_RATE_HEADERS, "Location": {"schema": {"type": "string"}}},
+                "content": {"application/json": {"schema": {"$ref": _REF + "IntakeResult"}}}},
+        "200": {"description": "A duplicate of the account's lead for this number from the last 30 days: nothing "
+                               "stored, that lead's id returned; or a test submission's decision.",
+                "headers": _RATE_HEADERS, "content": {"application/json": {"schema": result}}},
+        "400": _error("Malformed body, or a malformed Idempotency-Key."),
+        "409": _error("idempotency_key_reused: the Idempotency-Key came with another request; "
+                      "idempotency_in_progress: its first request is still running (Retry-After).", _RETRY),
+        "413": _error("Body too large."),
+        "415": _error("Unsupported content type."),
+        "422": _error("Validation failed: see fields.", _RATE_HEADERS),
+        **_AUTH_ERRORS,
+    }
+
+
+INTAKE_RESPONSES = _intake_responses()
+
+
+def _source_schemas() -> dict:
+    from l2i.adapters import NAMES
+    settings = {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "adapter": {"type": ["string", "null"], "enum": [*NAMES, None],
+                    "description": "The sender's envelope; none: flat fields (a known platform's shape is "
+                                   "still recognized)."},
+        "defaults": {"type": "object", "description": "Values for its leads where a lead has none: source, "
+                     "sub_id, utm_*, ... and custom (an object).", "additionalProperties": True},
+        "mapping": {"type": "object", "additionalProperties": {"type": "string"},
+                    "description": "Sender key or JSON path (answers.3.text, properties.phone.value, 1.3) -> l2i "
+                                   "field (phone, first_name, full_name, custom.NAME, consent.NAME)."},
+        "consent_on_submit": {"type": "boolean", "description": "A submission is the consent act: a lead without "
+                              "its own consent_timestamp gets the platform's submission time or its arrival time, "
+                              "and consent_text_version (needed) and consent_text; gates.consent.origin says "
+                              "where each came from."},
+        "consent_text_version": {"type": ["string", "null"]},
+        "consent_text": {"type": ["string", "null"]},
+        "rate_limit": {"type": "integer", "minimum": 1, "maximum": 1000000, "description": "Per minute (120)."},
+    }
+    secrets = {
+        "signing_secret": {"type": "string", "writeOnly": True, "description": "Typeform's webhook secret, "
+                           "Facebook's app secret or Google's key: every post is checked against it."},
+        "verify_token": {"type": "string", "writeOnly": True, "description": "Facebook's hub.verify_token."},
+        "page_token": {"type": "string", "writeOnly": True,
+                       "description": "Facebook's page access token, to read leads from the Graph API."},
+    }
+    source = {"type": "object", "required": ["id", "name", "prefix", "mapping", "defaults"], "properties": {
+        "id": {"type": "string", "format": "uuid"},
+        "prefix": {"type": "string", "description": "The token's first 13 characters."},
+        **settings,
+        "has_signing_secret": {"type": "boolean"}, "has_verify_token": {"type": "boolean"},
+        "has_page_token": {"type": "boolean"},
+        "pending_leads": {"type": "integer", "description": "Platform leads waiting for the platform's API."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "last_used_at": {"type": ["string", "null"], "format": "date-time"},
+        "revoked_at": {"type": ["string", "null"], "format": "date-time"}}}
+    return {
+        "SourceIn": {"type": "object", "required": ["name"], "properties": {**settings, **secrets},
+                     "additionalProperties": False},
+        "Source": source,
+        "SourceCreated": {"allOf": [{"$ref": _REF + "Source"}, {"type": "object", "required": ["token", "url"],
+                          "properties": {"token": {"type": "string", "description": "Shown this once."},
+                                         "url": {"type": "string", "description": "The path to give the sender."}}}]},
+    }
+
+
+def _sources_paths() -> dict:
+    """Intake sources (issue 9)."""
+    from l2i.adapters import NAMES
+    admin_security = [{"bearer": []}]
+    not_found = _error("No such source in this account.", _RATE_HEADERS)
+    token_param = {"name": "source_ref", "in": "path", "required": True, "schema": {"type": "string"},
+                   "description": "The source token, l2is_ followed by 64 hex digits."}
+    id_param = {"name": "source_ref", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "The source's id."}
+    source_errors = {
+        "401": _error("Unknown or revoked token, or a signature (Typeform-Signature, X-Hub-Signature-256, "
+                      "google_key) that does not match the source's secret."),
+        "429": _error("Over the source's limit: wait Retry-After seconds.", {**_RATE_HEADERS, **_RETRY}),
+        "503": _error("The database is unavailable: retry after Retry-After seconds.", _RETRY),
+    }
+    responses = {name: value for name, value in INTAKE_RESPONSES.items() if name not in ("401", "403", "429", "503")}
+    return {
+        "/v1/sources": {
+            "post": {"operationId": "createSource", "summary": "Create an intake source (scope admin); its token "
+                     "is in the answer, once.", "security": admin_security,
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": {"$ref": _REF + "SourceIn"}}}},
+                     "responses": {"201": {"description": "Created.", "headers": _RATE_HEADERS, "content": {
+                         "application/json": {"schema": {"$ref": _REF + "SourceCreated"}}}},
+                         "400": _error("Malformed body."), "413": _error("Body too large."),
+                         "415": _error("Unsupported content type."),
+                         "422": _error("Bad settings: see fields.", _RATE_HEADERS), **_AUTH_ERRORS}},
+            "get": {"operationId": "listSources", "summary": "The account's sources (scope admin); no tokens, no "
+                    "secrets.", "security": admin_security,
+                    "responses": {"200": {"description": "The sources.", "headers": _RATE_HEADERS, "content": {
+                        "application/json": {"schema": {"type": "object", "required": ["data"], "properties": {
+                            "data": {"type": "array", "items": {"type": "object"}}}}}}}, **_AUTH_ERRORS}}},
+        "/v1/sources/{source_ref}": {
+            "get": {"operationId": "getSource", "summary": "One source: adapter, defaults, mapping, consent on "
+                    "submit, which secrets are set (scope admin).", "security": admin_security,
+                    "parameters": [id_param],
+                    "responses": {"200": {"description": "The source.", "headers": _RATE_HEADERS, "content": {
+                        "application/json": {"schema": {"$ref": _REF + "Source"}}}}, "404": not_found,
+                        **_AUTH_ERRORS}},
+            "delete": {"operationId": "revokeSource", "summary": "Revoke a source (scope admin): its token is "
+                       "refused from the next request on.", "security": admin_security, "parameters": [id_param],
+                       "responses": {"200": {"description": "Revoked.", "headers": _RATE_HEADERS, "content": {
+                           "application/json": {"schema": {"$ref": _REF + "Source"}}}}, "404": not_found,
+                           **_AUTH_ERRORS}}},
+        "/v1/sources/{source_ref}/leads": {
+            "post": {"operationId": "sourceLead", "summary": "The URL a sender posts to: the token is the credential "
+                     "(no Authorization header).",
+                     "description": "JSON, form or multipart/form-data, in the sender's own shape: the source's "
+                                    "adapter (" + ", ".join(NAMES) + ") unwraps it, its mapping and defaults apply, "
+                                    "and with consent on submit the submission is the consent act. Facebook Lead "
+                                    "Ads webhooks answer 200 with {received, leads, waiting}: each lead is read "
+                                    "from the Graph API; one the API did not give waits and is retried.",
+                     "parameters": [token_param, IDEMPOTENCY_KEY],
+                     "requestBody": {"required": False, "content": {
+                         "application/json": {"schema": {"type": "object"}},
+                         "application/x-www-form-urlencoded": {"schema": {"type": "object"}}}},
+                     "responses": {**responses, **source_errors}},
+            "get": {"operationId": "sourceVerify", "summary": "Facebook's webhook verification: echoes hub.challenge "
+                    "when hub.verify_token is the source's.",
+                    "parameters": [token_param,
+                                   {"name": "hub.mode", "in": "query", "required": False, "schema": {"type": "string"}},
+                                   {"name": "hub.verify_token", "in": "query", "required": False,
+                                    "schema": {"type": "string"}},
+                                   {"name": "hub.challenge", "in": "query", "required": False,
+                                    "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "The challenge.", "headers": _RATE_HEADERS,
+                                          "content": {"text/plain": {"schema": {"type": "string"}}}},
+                                  "400": _error("Not a verification request."),
+                                  "403": _error("hub.verify_token is not the source's."), **source_errors}}},
     }
 
 

@@ -135,6 +135,7 @@ CREATE TABLE leads (
     expires_at         timestamptz,
     attempts           integer     NOT NULL DEFAULT 0,
     closed_at          timestamptz,
+    source_id          uuid,
     campaign_id        uuid,
     cost_cents         bigint,
     CONSTRAINT leads_pkey PRIMARY KEY (id),
@@ -972,7 +973,7 @@ CREATE INDEX leads_stats_idx ON leads (account_id, created_at)
 CREATE INDEX leads_account_phone_idx ON leads (account_id, phone);
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Campaigns (0007): what a lead is for, who may call it, when, how often, and which agent takes it.
+-- Campaigns (0008): what a lead is for, who may call it, when, how often, and which agent takes it.
 CREATE TABLE campaigns (
     id                   uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id           uuid        NOT NULL,
@@ -1020,7 +1021,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0007 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0008 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -1166,7 +1167,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0007), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0008), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -1514,3 +1515,149 @@ GRANT SELECT ON analytics_funnel_daily, analytics_revenue_by_buyer, analytics_un
                 accounts, leads, lead_events, dial_queue, transfers, postbacks, suppressions,
                 calling_rules, calling_holidays, campaigns, analytics_campaigns
     TO l2i_analyst;
+
+-- ===============================================================================================================
+-- Intake sources, their secrets, rate-limit windows and pending platform leads; Idempotency-Key (0007).
+-- ---------------------------------------------------------------------------------------------------------------
+-- Sources.
+CREATE TABLE sources (
+    id                    uuid        NOT NULL DEFAULT gen_random_uuid(),
+    account_id            uuid        NOT NULL,
+    name                  text        NOT NULL,
+    prefix                text        NOT NULL,
+    token_hash            bytea       NOT NULL,
+    adapter               text,
+    defaults              jsonb       NOT NULL DEFAULT '{}',
+    mapping               jsonb       NOT NULL DEFAULT '{}',
+    consent_on_submit     boolean     NOT NULL DEFAULT false,
+    consent_text_version  text,
+    consent_text          text,
+    rate_limit            integer     NOT NULL DEFAULT 120,
+    created_at            timestamptz NOT NULL DEFAULT now(),
+    last_used_at          timestamptz,
+    revoked_at            timestamptz,
+    CONSTRAINT sources_pkey PRIMARY KEY (id),
+    CONSTRAINT sources_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT sources_token_hash_key UNIQUE (token_hash),
+    CONSTRAINT sources_name_check CHECK (length(btrim(name)) BETWEEN 1 AND 200),
+    CONSTRAINT sources_adapter_check CHECK (adapter ~ '^[a-z][a-z0-9_]{0,39}$'),
+    CONSTRAINT sources_defaults_check CHECK (jsonb_typeof(defaults) = 'object'),
+    CONSTRAINT sources_mapping_check CHECK (jsonb_typeof(mapping) = 'object'),
+    CONSTRAINT sources_consent_check CHECK (NOT consent_on_submit OR coalesce(length(btrim(consent_text_version)), 0) > 0),
+    CONSTRAINT sources_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
+);
+CREATE INDEX sources_account_id_idx ON sources (account_id);
+COMMENT ON TABLE sources IS 'Intake sources: one sender (form, vendor, landing page) with its own URL token; token_hash is sha256 of the token, never stored.';
+COMMENT ON COLUMN sources.prefix IS 'First 13 characters of the token (l2is_ + 8 hex): safe to show and log.';
+COMMENT ON COLUMN sources.adapter IS 'The sender''s envelope (l2i/adapters/: unbounce, typeform, jotform, hubspot, facebook, google, ...); NULL: flat fields, or recognized from the body.';
+COMMENT ON COLUMN sources.defaults IS 'Values for the source''s leads where the lead has none: source, sub_id, utm_*, ... and custom (an object).';
+COMMENT ON COLUMN sources.mapping IS 'Sender key or JSON path (answers.3.text, properties.phone.value, 1.3) -> l2i field (phone, first_name, custom.x, ...).';
+COMMENT ON COLUMN sources.consent_on_submit IS 'A real-time submission is the consent act: a lead without its own consent_timestamp gets its arrival time and consent_text_version.';
+
+-- Secrets a source must keep in clear (to check a signature or call the platform's API). A table of their own so
+-- that the analyst role, which may read sources, never reads these; the API never shows them after creation.
+CREATE TABLE source_secrets (
+    source_id       uuid        NOT NULL,
+    signing_secret  text,
+    verify_token    text,
+    page_token      text,
+    updated_at      timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT source_secrets_pkey PRIMARY KEY (source_id),
+    CONSTRAINT source_secrets_source_id_fkey FOREIGN KEY (source_id) REFERENCES sources (id)
+);
+COMMENT ON TABLE source_secrets IS 'Per-source secrets kept in clear: signing_secret (Typeform secret, Facebook app secret, Google key), verify_token (Facebook hub.verify_token), page_token (Facebook page access token).';
+
+-- The same fixed one-minute window as rate_limit_windows, one row per source (sql/queries/sources.sql, source_hit).
+CREATE UNLOGGED TABLE source_rate_limit_windows (
+    source_id     uuid        NOT NULL,
+    window_start  timestamptz NOT NULL,
+    hits          integer     NOT NULL,
+    CONSTRAINT source_rate_limit_windows_pkey PRIMARY KEY (source_id)
+);
+COMMENT ON TABLE source_rate_limit_windows IS 'Requests counted in the current one-minute window of each source (unlogged).';
+
+-- Leads a platform only named (Facebook's leadgen_id) and that are fetched from its API. A failed fetch leaves the
+-- row waiting (lead_id NULL); `l2i sources retry` or the source's next webhook tries again.
+CREATE TABLE source_pending_leads (
+    source_id    uuid        NOT NULL,
+    external_id  text        NOT NULL,
+    notice       jsonb       NOT NULL DEFAULT '{}',
+    attempts     integer     NOT NULL DEFAULT 0,
+    last_error   text,
+    received_at  timestamptz NOT NULL DEFAULT now(),
+    done_at      timestamptz,
+    lead_id      uuid,
+    CONSTRAINT source_pending_leads_pkey PRIMARY KEY (source_id, external_id),
+    CONSTRAINT source_pending_leads_source_id_fkey FOREIGN KEY (source_id) REFERENCES sources (id)
+);
+CREATE INDEX source_pending_leads_waiting_idx ON source_pending_leads (received_at) WHERE done_at IS NULL;
+COMMENT ON TABLE source_pending_leads IS 'Leads announced by a platform webhook and fetched from its API (Facebook Lead Ads); done_at NULL: still to fetch.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Which source a lead came through.
+-- (leads.source_id: in CREATE TABLE leads above.)
+ALTER TABLE leads ADD CONSTRAINT leads_source_id_fkey FOREIGN KEY (source_id) REFERENCES sources (id);
+COMMENT ON COLUMN leads.source_id IS 'The intake source (sources.id) the lead came through; NULL for keys and CSV imports.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Idempotency-Key: the first answer to a request, replayed for the same key and body within 24 hours.
+CREATE TABLE idempotency_keys (
+    account_id    uuid        NOT NULL,
+    idem_key      text        NOT NULL,
+    request_hash  bytea       NOT NULL,
+    status        smallint,
+    response      jsonb,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT idempotency_keys_pkey PRIMARY KEY (account_id, idem_key),
+    CONSTRAINT idempotency_keys_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT idempotency_keys_idem_key_check CHECK (length(idem_key) BETWEEN 1 AND 255)
+);
+CREATE INDEX idempotency_keys_created_at_idx ON idempotency_keys (created_at);
+COMMENT ON TABLE idempotency_keys IS 'Idempotency-Key of POST /v1/leads and source intake: request_hash is sha256 of the request; status NULL while the first request runs.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Operator functions (the CLI and sql/admin/*.sql call them).
+
+-- Creates a source and returns its id and token: the only time the token is ever seen.
+CREATE FUNCTION l2i_source_create(p_account_id uuid, p_name text, p_adapter text DEFAULT NULL,
+                                  p_defaults jsonb DEFAULT '{}', p_mapping jsonb DEFAULT '{}',
+                                  p_consent_on_submit boolean DEFAULT false, p_consent_text_version text DEFAULT NULL,
+                                  p_consent_text text DEFAULT NULL, p_rate_limit integer DEFAULT NULL,
+                                  p_signing_secret text DEFAULT NULL, p_verify_token text DEFAULT NULL,
+                                  p_page_token text DEFAULT NULL)
+RETURNS TABLE (id uuid, token text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token text := 'l2is_' || replace(gen_random_uuid()::text, '-', '') || replace(gen_random_uuid()::text, '-', '');
+    v_id uuid;
+BEGIN
+    INSERT INTO sources AS s (account_id, name, prefix, token_hash, adapter, defaults, mapping, consent_on_submit,
+                              consent_text_version, consent_text, rate_limit)
+    VALUES (p_account_id, btrim(p_name), left(v_token, 13), sha256(convert_to(v_token, 'UTF8')),
+            NULLIF(btrim(p_adapter), ''), coalesce(p_defaults, '{}'), coalesce(p_mapping, '{}'),
+            coalesce(p_consent_on_submit, false), NULLIF(btrim(p_consent_text_version), ''),
+            NULLIF(p_consent_text, ''), coalesce(p_rate_limit, 120))
+    RETURNING s.id INTO v_id;
+    IF coalesce(p_signing_secret, p_verify_token, p_page_token) IS NOT NULL THEN
+        INSERT INTO source_secrets (source_id, signing_secret, verify_token, page_token)
+        VALUES (v_id, NULLIF(p_signing_secret, ''), NULLIF(p_verify_token, ''), NULLIF(p_page_token, ''));
+    END IF;
+    RETURN QUERY SELECT v_id, v_token;
+END
+$$;
+
+-- Revokes a source given its id or its token; returns it (no secret), or nothing if unknown.
+CREATE FUNCTION l2i_source_revoke(p_source text) RETURNS TABLE (id uuid, prefix text, revoked_at timestamptz)
+LANGUAGE sql AS $$
+    UPDATE sources AS s SET revoked_at = coalesce(s.revoked_at, now())
+    WHERE CASE WHEN p_source LIKE 'l2is\_%' THEN s.token_hash = sha256(convert_to(p_source, 'UTF8'))
+               WHEN p_source ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$' THEN s.id = p_source::uuid
+               ELSE false END
+    RETURNING s.id, s.prefix, s.revoked_at
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The analyst role reads sources without the token hash, and never source_secrets.
+GRANT SELECT (id, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, consent_text_version,
+              consent_text, rate_limit, created_at, last_used_at, revoked_at)
+    ON sources TO l2i_analyst;

@@ -161,6 +161,19 @@ def test_a_key_with_a_default_campaign_routes_leads_that_name_none(client, buyer
     assert named.status_code == 422  # a campaign the post names wins over the key's default
 
 
+def test_a_source_with_a_default_campaign_routes_its_leads(client, buyer):
+    _, headers = buyer
+    create_campaign(client, headers, name="Solar", code="SOLAR")
+    create_campaign(client, headers, name="Auto", code="AUTO")
+    source = client.simulate_post("/v1/sources", json={"name": "solar form", "defaults": {"campaign": "solar"}},
+                                  headers=headers)
+    assert source.status_code == 201, source.text
+    routed = client.simulate_post(source.json["url"], json=georgia_lead())
+    assert routed.status_code == 201 and routed.json["campaign"] == "SOLAR"
+    named = client.simulate_post(source.json["url"], json=georgia_lead(category="Auto"))
+    assert named.status_code == 201 and named.json["campaign"] == "AUTO"  # what the post names wins
+
+
 def test_a_lead_outside_the_states_served_is_stored_and_held(client, buyer):
     _, headers = buyer
     create_campaign(client, headers, name="Texas solar", code="TXSOLAR", states=["tx", "OK"])
@@ -416,7 +429,7 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name < "0007":
+        if path.name < "0008":
             shutil.copy(path, before / path.name)
     name = create_scratch_database("l2i_campaigns_mig")
     url = make_conninfo(BASE_URL, dbname=name)
@@ -430,7 +443,7 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
                                 "RETURNING id", (busy,)).fetchone()[0]
             conn.execute("INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before) "
                          "VALUES (%s, %s, '+14045550100', 'GA', '{America/New_York}', now())", (lead, busy))
-        assert migrate(url) == ["0007_campaigns.sql"]
+        assert migrate(url) == ["0008_campaigns.sql"]
         with psycopg.connect(url, autocommit=True) as conn:
             campaigns = conn.execute("SELECT account_id, code, is_default, max_attempts, retry_backoff_s, "
                                      "required_fields, states, hours_start, daily_cap FROM campaigns").fetchall()

@@ -64,7 +64,7 @@ def test_phone_formats_normalize_to_e164(client, key, dictdb, typed):
     ("", "required"),
     ("   ", "required"),
     (True, "must be a string"),
-    (["5551234567"], "single value"),
+    (["5551234567", "2125550100"], "single value"),  # a one-element array is its value (issue 9)
 ])
 def test_phone_that_cannot_be_a_phone_is_422_saying_why(client, key, typed, why):
     response = post(client, key, {"phone": typed})

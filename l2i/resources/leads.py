@@ -1,4 +1,4 @@
-"""POST /v1/leads (scope write), GET /v1/leads and GET /v1/leads/{lead_id} (scope read)."""
+"""POST /v1/leads (scope write, or a source token), GET /v1/leads and GET /v1/leads/{lead_id} (scope read)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from datetime import datetime
 
 import falcon
 
-from l2i import intake, sql
-from l2i.bodies import body_fields, query_fields
+from l2i import sql
+from l2i.bodies import query_fields
 from l2i.errors import APIError, FieldError, validation_failed
-from l2i.fields import LEAD_COLUMNS, ValidationError, first_bad_text, parse_lead, parse_timestamp
+from l2i.fields import LEAD_COLUMNS, first_bad_text, parse_timestamp
+from l2i.resources.sources import Intake
 
 # The lead state machine (sql/migrations/0003_dialing.sql: leads_status_check, l2i_lead_transition_allowed).
 STATUSES = ("new", "ineligible", "dialing", "qualified", "transferred", "not_interested", "not_qualified",
@@ -26,34 +27,16 @@ _NEWEST = ("infinity", "ffffffff-ffff-ffff-ffff-ffffffffffff")
 
 class LeadsCollection:
     scopes = {"POST": "write", "GET": "read"}
+    # POST also takes a source token instead of a key (?lead_token=, a lead_token field, X-Source-Id/X-Source-Key):
+    # without an Authorization header, l2i.resources.sources.Intake authenticates the source.
+    source_methods = ("POST",)
 
-    def __init__(self, pool, max_body_bytes: int):
+    def __init__(self, pool, config):
         self.pool = pool
-        self.max_body_bytes = max_body_bytes
+        self.intake = Intake(pool, config)
 
     def on_post(self, req, resp):
-        body = body_fields(req, self.max_body_bytes)
-        try:
-            lead = parse_lead(body, query_fields(req))
-        except ValidationError as exc:
-            raise validation_failed(exc.errors) from None
-        key = req.context.key
-        try:
-            with self.pool.connection() as conn:
-                row = intake.submit(conn, account_id=key["account_id"], api_key_id=key["id"], lead=lead,
-                                    default_campaign_id=key["default_campaign_id"])
-        except intake.CampaignRefused as exc:
-            raise validation_failed(exc.errors) from None
-        result = {"outcome": "created" if row["created"] else "duplicate", "lead_id": row["id"],
-                  "status": row["status"]}
-        if row["reasons"]:
-            result["reasons"] = row["reasons"]
-        if row["campaign"] is not None:
-            result["campaign"] = row["campaign"]
-        resp.status = falcon.HTTP_201 if row["created"] else falcon.HTTP_200
-        if row["created"]:
-            resp.location = f"/v1/leads/{row['id']}"
-        resp.media = result
+        self.intake.post(req, resp)
 
     def on_get(self, req, resp):
         params, errors = _page_params(query_fields(req))

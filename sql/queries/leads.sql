@@ -54,11 +54,11 @@ WITH cg AS (
     WHERE cg.refused IS NULL
 ), ins AS (
     INSERT INTO leads AS l (
-        account_id, api_key_id, phone, status, reasons,
+        account_id, api_key_id, source_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
         custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
-    SELECT %(account_id)s, %(api_key_id)s, %(phone)s,
+    SELECT %(account_id)s, %(api_key_id)s, %(source_id)s, %(phone)s,
            CASE WHEN cardinality(d.held) = 0 THEN 'new' ELSE 'ineligible' END, d.held,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
            %(address2)s, %(external_id)s, %(consent)s,

@@ -1,4 +1,4 @@
--- 0007_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
+-- 0008_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
 --
 -- Why: one account runs several calling operations (auto insurance, solar, Medicare), each with its own voice
 -- agent, the fields it cannot work without, the states it is licensed in, its own hours inside the legal window,
@@ -16,8 +16,7 @@
 --                    agent (an opaque value dialers receive with each lead), cost_per_lead_cents.
 --   campaign_days    leads queued per campaign and UTC day: the daily cap is counted here, one upsert per lead.
 --   leads.campaign_id, leads.cost_cents, dial_queue.campaign_id, dial_queue.campaign_priority,
---   api_keys.default_campaign_id, the `admin` key scope (campaign management over HTTP), the
---   state_not_served and campaign_cap reasons, the ineligible -> new move (a lead held over the cap is released),
+--   api_keys.default_campaign_id, the state_not_served and campaign_cap reasons, the ineligible -> new move (a lead held over the cap is released),
 --   the `released` event, claim indexes with the campaign, and the analyst views with the campaign.
 --
 -- Moving existing accounts: every account that has leads gets one campaign, code DEFAULT, flagged is_default,
@@ -30,11 +29,7 @@
 --
 -- Applied by `l2i migrate` in one transaction (no BEGIN/COMMIT here). Forward-only.
 
--- ---------------------------------------------------------------------------------------------------------------
--- Keys may carry the `admin` scope (GET/POST/PATCH /v1/campaigns).
-ALTER TABLE api_keys DROP CONSTRAINT api_keys_scopes_check;
-ALTER TABLE api_keys ADD CONSTRAINT api_keys_scopes_check
-    CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['write', 'read', 'dial', 'admin']::text[]);
+-- (The `admin` key scope that /v1/campaigns needs came with 0007_sources.)
 
 -- ---------------------------------------------------------------------------------------------------------------
 CREATE TABLE campaigns (
@@ -84,7 +79,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0007 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0008 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -283,7 +278,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0007), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0008), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
