@@ -97,7 +97,7 @@ class Database:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
 
     def campaigns(self, keys: list[dict]) -> None:
-        """Gives each key's account the campaign CAMPAIGN (make bench --campaign)."""
+        """Gives each key's account the campaign CAMPAIGN (bench/run.py --campaign, bench/campaign_cost.py)."""
         with psycopg.connect(self.url, autocommit=True) as conn:
             for key in keys:
                 conn.execute("SELECT l2i_campaign_create(%s, %s)",

@@ -442,8 +442,8 @@ def _campaign_options(parser: argparse.ArgumentParser) -> None:
     add("--required-fields", default=None, help="lead fields a lead must have, comma-separated (custom.NAME for "
                                                "custom fields); '' for none")
     add("--states", default=None, help="states served, comma-separated 2-letter codes; 'all' for every state")
-    add("--hours", default=None, help="weekly hours in the lead's local time, e.g. 'mon-fri=10:00-16:00,sat=10:00-14:00'"
-                                      "; 'none' for the legal window only")
+    add("--hours", default=None, help="weekly hours in the lead's local time, e.g. "
+                                      "'mon-fri=10:00-16:00,sat=10:00-14:00'; 'none' for the legal window only")
     add("--max-attempts", default=None, type=int)
     add("--retry-backoff", default=None, type=int, help="back-off base in seconds (doubles per attempt)")
     add("--backoff", default=None, help="back-off base per outcome, e.g. 'busy=300,voicemail=7200'")
@@ -456,7 +456,8 @@ def _campaign_options(parser: argparse.ArgumentParser) -> None:
     add("--json", dest="settings_json", default=None, help="settings as the API's JSON body (flags win)")
 
 
-def _pairs(raw: str, flag: str) -> dict[str, str]:
+def _comma_pairs(raw: str, flag: str) -> dict[str, str]:
+    """'mon-fri=10:00-16:00,sat=10:00-14:00' -> {"mon-fri": "10:00-16:00", "sat": "10:00-14:00"}."""
     pairs = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, sep, value = item.partition("=")
@@ -484,9 +485,10 @@ def _campaign_settings(args, creating: bool) -> dict:
     if args.states is not None:
         body["states"] = None if args.states.lower() == "all" else [s for s in args.states.split(",") if s.strip()]
     if args.hours is not None:
-        body["hours"] = None if args.hours.lower() in none else _pairs(args.hours, "--hours")
+        body["hours"] = None if args.hours.lower() in none else _comma_pairs(args.hours, "--hours")
     if args.backoff is not None:
-        body["backoff_s"] = {k: int(v) if v.isdigit() else v for k, v in _pairs(args.backoff, "--backoff").items()}
+        backoff = _comma_pairs(args.backoff, "--backoff")
+        body["backoff_s"] = {k: int(v) if v.isdigit() else v for k, v in backoff.items()}
     for flag, name in (("daily_cap", "daily_cap"), ("cost_per_lead_cents", "cost_per_lead_cents")):
         value = getattr(args, flag)
         if value is not None:
