@@ -17,10 +17,15 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # worker CPU per request, thanks to keep-alive (sync closes every connection) and fewer processes on 2 cores.
 # 2 x 4, 2 x 16, 3 x 4, 5 x 2, 5 x 4 were no better; the access log cost nothing measurable and stays on.
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
-worker_class = "gthread"
+# gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a
+# request thread (head: L2I_READ_TIMEOUT, 10 s; body: each read L2I_READ_TIMEOUT, the whole L2I_BODY_TIMEOUT, 120 s).
+worker_class = "l2i.guard.GuardedThreadWorker"
 workers = int(os.environ.get("L2I_WORKERS", multiprocessing.cpu_count()))
 threads = int(os.environ.get("L2I_THREADS", 8))
 os.environ.setdefault("L2I_POOL_SIZE", str(threads))  # read by l2i.config in each worker
+# Requests waiting for an import's end (Prefer: wait) hold a thread each: at most half of them, so that the others
+# keep serving everyone (none with a single thread).
+os.environ.setdefault("L2I_IMPORT_WAITERS", str(threads // 2))
 
 # gthread answers the arbiter's heartbeat from its main thread, so `timeout` kills a wedged worker process,
 # not a slow request: what bounds a request are the database timeouts (statement 5 s, pool wait 3 s, connect
@@ -47,8 +52,8 @@ proc_name = "l2i"
 forwarded_allow_ips = "127.0.0.1,::1"
 
 
-def post_worker_init(worker):
-    # A CSV import (POST /v1/leads/import) can run for minutes: it tells the arbiter after every batch that the
-    # worker is alive, so `timeout` still kills a hung worker but not a long import.
-    from l2i import csv_import
-    csv_import.heartbeat = worker.notify
+def worker_exit(server, worker):
+    # Each worker runs CSV import jobs in threads of its own (started by get_app, after the fork). A worker that
+    # stops gives its jobs back after the current batch, so that another runner resumes them at once.
+    from l2i import import_jobs
+    import_jobs.stop_local_runner(timeout=graceful_timeout / 2)

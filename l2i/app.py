@@ -13,7 +13,7 @@ import uuid
 import falcon
 import falcon.media
 
-from l2i import errors
+from l2i import errors, import_jobs
 from l2i.config import Config
 from l2i.db import open_pool
 from l2i.middleware import Auth, RequestContext
@@ -21,7 +21,7 @@ from l2i.openapi import OpenAPI
 from l2i.resources.campaigns import CampaignsCollection, CampaignsItem
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
-from l2i.resources.imports import LeadsImport
+from l2i.resources.imports import ImportsItem, LeadsImport
 from l2i.resources.leads import LeadsCollection, LeadsItem
 from l2i.resources.postbacks import CallPostbacks
 from l2i.resources.sources import SourceLeads, SourcesCollection, SourcesItem
@@ -51,12 +51,14 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/readyz", Ready(pool))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config))
-    app.add_route("/v1/leads/import", LeadsImport(pool, config.max_import_bytes))  # the literal wins over {lead_id}
+    imports = LeadsImport(pool, config)
+    app.add_route("/v1/leads/import", imports)  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
     app.add_route("/v1/leads/{lead_id}/outcome", LeadOutcome(pool, config.max_body_bytes, clock))
     app.add_route("/v1/leads/{lead_id}/remove", LeadRemove(pool, config.max_body_bytes, clock))
     app.add_route("/v1/leads/{lead_id}/requeue", LeadRequeue(pool, config.max_body_bytes, clock))
     app.add_route("/v1/dial-queue/claim", DialQueueClaim(pool, config.max_body_bytes, clock))
+    app.add_route("/v1/imports/{import_id}", ImportsItem(pool, imports.waiting))
     app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
     app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
@@ -80,4 +82,6 @@ def get_app() -> falcon.App:
     """Called by gunicorn in each worker, after the fork: the pool's connections belong to this process."""
     configure_logging()
     config = Config.from_env()
-    return create_app(config, open_pool(config))
+    app = create_app(config, open_pool(config))
+    import_jobs.start_local_runner(config)  # CSV import jobs: threads of this worker, on a pool of their own
+    return app

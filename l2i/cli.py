@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from l2i import adapters, campaigns, csv_import, phones, sources, sql
+from l2i import adapters, campaigns, import_cli, phones, sources, sql
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -235,6 +235,8 @@ def main(argv: list[str] | None = None) -> int:
     im.add_argument("file", help="UTF-8 CSV with a header row; the same field names as the API")
     im.add_argument("--source", default=None, help="the source of rows that name none")
     im.add_argument("--json", action="store_true", help="print every row's outcome, as the HTTP answer")
+    wk = commands.add_parser("worker", help="run CSV import jobs (as the service's own runners do) until stopped")
+    wk.add_argument("--threads", type=int, default=None, help="jobs at once here (default L2I_IMPORT_THREADS)")
 
     args = parser.parse_args(argv)
     url = args.database_url or Config.from_env(os.environ).database_url
@@ -351,7 +353,11 @@ def _dispatch(args, url: str) -> int:
         print(f"{len(results) - waiting} taken in, {waiting} still waiting")
         return 0
     if args.command == "import":
-        return csv_import.command(url, args.account_id, args.file, source=args.source, as_json=args.json)
+        return import_cli.command(url, args.account_id, args.file, source=args.source, as_json=args.json)
+    if args.command == "worker":
+        if args.threads is not None and args.threads < 1:
+            raise SystemExit("l2i: --threads must be at least 1")
+        return import_cli.worker(url, args.threads)
     if args.command == "migrate":
         if args.create_database and ensure_database(url):
             print("created the database")

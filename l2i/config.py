@@ -30,6 +30,19 @@ class Config:
     max_body_bytes: int = 65536
     max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
+    # CSV import jobs (l2i/import_jobs.py): runner threads in this process (0: none here, `l2i worker` runs them),
+    # jobs at once per account and in all (counted in the database, across every process and host), the lease a
+    # runner holds on a job, and how long a request may wait for a job's end (Prefer: wait=N) and how many at once.
+    import_threads: int = 2
+    imports_per_account: int = 2
+    imports_total: int = 4
+    import_lease_s: int = 60
+    import_max_wait_s: int = 30
+    import_waiters: int = 4
+    # Slow clients (l2i/guard.py): the longest wait for any read, also the whole request head's limit; and the
+    # whole body's limit.
+    read_timeout_s: int = 10
+    body_timeout_s: int = 120
     graph_base_url: str = "https://graph.facebook.com/v19.0"
     graph_timeout_s: int = 3
 
@@ -44,6 +57,14 @@ class Config:
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
+            import_threads=_int(environ, "L2I_IMPORT_THREADS", cls.import_threads, minimum=0),
+            imports_per_account=_int(environ, "L2I_IMPORTS_PER_ACCOUNT", cls.imports_per_account),
+            imports_total=_int(environ, "L2I_IMPORTS_TOTAL", cls.imports_total),
+            import_lease_s=_int(environ, "L2I_IMPORT_LEASE_S", cls.import_lease_s, minimum=2),
+            import_max_wait_s=_int(environ, "L2I_IMPORT_MAX_WAIT_S", cls.import_max_wait_s, minimum=0),
+            import_waiters=_int(environ, "L2I_IMPORT_WAITERS", cls.import_waiters, minimum=0),
+            read_timeout_s=_int(environ, "L2I_READ_TIMEOUT", cls.read_timeout_s),
+            body_timeout_s=_int(environ, "L2I_BODY_TIMEOUT", cls.body_timeout_s),
             graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
             graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

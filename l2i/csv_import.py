@@ -1,4 +1,4 @@
-"""CSV import: the row loop that POST /v1/leads/import and `l2i import` share.
+"""CSV import: the row loop that import jobs run (l2i/import_jobs.py), from POST /v1/leads/import or `l2i import`.
 
 Every row goes through exactly what a POST /v1/leads goes through: l2i.fields.parse_lead (field names, aliases,
 camelCase, flat consent columns, custom[x], unknown columns kept in extra) and l2i.intake.submit (suppression,
@@ -25,34 +25,25 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import sys
-import time
-import uuid
-from dataclasses import replace
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Iterator
 
 import falcon
 import psycopg
-import psycopg_pool
 
 from l2i import csv_platforms, intake, sql
-from l2i.config import Config
-from l2i.db import open_pool
 from l2i.errors import APIError, FieldError, validation_failed
 from l2i.fields import BY_NAME, ValidationError, parse_lead, squash
 
 BATCH_ROWS = 200
 OUTCOMES = ("created", "duplicate", "ineligible", "invalid")
-PROGRESS_EVERY_S = 1.0  # the CLI's progress line on stderr
 
 _PHONE_COLUMNS = frozenset(squash(name) for name in (BY_NAME["phone"].name, *BY_NAME["phone"].aliases))
 _SOURCE_COLUMNS = frozenset(squash(name) for name in (BY_NAME["source"].name, *BY_NAME["source"].aliases))
 
 
 def heartbeat() -> None:
-    """Called after every batch. gunicorn.conf.py points it at the worker's notify(): a long import is work, not
-    a hung worker, so its 30 s timeout does not kill it (a batch that hangs is still killed)."""
+    """Called after every batch by Import._commit (a hook; import jobs run in runner threads, not in requests, so
+    gunicorn's worker timeout never sees them: l2i/import_jobs.py)."""
 
 
 class FileError(Exception):
@@ -234,100 +225,3 @@ class Import:
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             return {"row": number, "outcome": "invalid", "errors": [FieldError(
                 "(row)", "rejected", f"the database refused this row: {exc.diag.message_primary}").as_dict()]}
-
-
-def _dumps(value) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-
-
-def json_chunks(job: Import, batches: Iterator[list[dict]],
-                trailer: Callable[[], dict] = dict) -> Iterator[bytes]:
-    """The answer, {"rows": [...], "totals": {...}}, written as the batches come: one chunk per batch.
-    `trailer()`, asked once the batches are done, gives further members (the HTTP answer's "error")."""
-    yield b'{"rows":['
-    separator = ""
-    for outcomes in batches:
-        if outcomes:
-            yield (separator + ",".join(_dumps(o) for o in outcomes)).encode()
-            separator = ","
-    yield ('],' + _dumps({"totals": job.totals, **trailer()})[1:]).encode()
-
-
-# --- `l2i import ACCOUNT_ID FILE.csv [--source NAME] [--json]` ---
-
-def command(database_url: str, account_id: str, path: str, *, source: str | None = None, as_json: bool = False,
-            out=None, err=None) -> int:
-    """Exit 0 when the file was processed (even with invalid rows), 1 when it could not be (file-level error)."""
-    out, err = out or sys.stdout, err or sys.stderr
-    try:
-        source = check_source(source)
-    except FieldError as exc:
-        print(f"l2i: --source {exc.message}", file=err)
-        return 1
-    try:
-        binary = open(path, "rb")
-    except OSError as exc:
-        print(f"l2i: cannot read {path}: {exc.strerror}", file=err)
-        return 1
-    with binary:
-        try:
-            total = scan(binary)
-        except FileError as exc:
-            print(f"l2i: {path}: {exc}", file=err)
-            return 1
-        try:
-            account = uuid.UUID(account_id)
-        except ValueError:
-            print(f"l2i: {account_id!r} is not an account id (a UUID)", file=err)
-            return 1
-        config = replace(Config.from_env(), database_url=database_url, pool_size=1)
-        with open_pool(config, name="l2i-import") as pool:
-            try:
-                with pool.connection() as conn:
-                    if sql.one(conn, "import_account", account_id=account) is None:
-                        print("l2i: no such account", file=err)
-                        return 1
-                    job = Import(conn, account_id=account, api_key_id=None, source=source)
-                    progress = _Progress(total, err)
-                    batches = progress.watch(job, job.batches(binary))
-                    if as_json:
-                        for chunk in json_chunks(job, batches):
-                            out.write(chunk.decode())
-                        out.write("\n")
-                    else:
-                        for outcomes in batches:
-                            for outcome in outcomes:
-                                if outcome["outcome"] == "invalid":
-                                    print(f"row {outcome['row']}\tinvalid\t" + "; ".join(
-                                        f"{e['field']}: {e['message']}" for e in outcome["errors"]), file=out)
-                        print("\t".join(f"{name} {count}" for name, count in job.totals.items()), file=out)
-                    progress.done(job)
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-                print(f"l2i: the database failed during the import: {str(exc).strip().splitlines()[0]}; the rows "
-                      "reported so far are stored, importing the file again is safe (they come back as duplicate)",
-                      file=err)
-                return 1
-    return 0
-
-
-class _Progress:
-    """A line on stderr at most every PROGRESS_EVERY_S seconds (so none on a small file): rows done, rows/s."""
-
-    def __init__(self, total: int, err):
-        self.total, self.err = total, err
-        self.started = self.last = time.monotonic()
-
-    def watch(self, job: Import, batches: Iterator[list[dict]]) -> Iterator[list[dict]]:
-        for outcomes in batches:
-            yield outcomes
-            now = time.monotonic()
-            if now - self.last >= PROGRESS_EVERY_S:
-                self.last = now
-                done = job.totals["rows"]
-                print(f"l2i import: {done}/{self.total} rows ({100 * done // max(self.total, 1)}%), "
-                      f"{done / max(now - self.started, 1e-9):.0f} rows/s", file=self.err, flush=True)
-
-    def done(self, job: Import) -> None:
-        elapsed = time.monotonic() - self.started
-        print(f"l2i import: {job.totals['rows']} rows in {elapsed:.1f} s "
-              f"({job.totals['rows'] / max(elapsed, 1e-9):.0f} rows/s)", file=self.err, flush=True)

@@ -12,7 +12,7 @@ from l2i.config import Config
 log = logging.getLogger("l2i.db")
 
 
-def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
+def open_pool(config: Config, *, name: str = "l2i", application_name: str = "l2i") -> ConnectionPool:
     """A pool of autocommit connections with dict rows and a server-side statement timeout.
 
     Every statement the service sends is a whole transaction by itself, so autocommit is the right mode.
@@ -31,7 +31,7 @@ def open_pool(config: Config, *, name: str = "l2i") -> ConnectionPool:
             "row_factory": dict_row,
             "connect_timeout": config.connect_timeout_s,
             "options": f"-c statement_timeout={config.statement_timeout_ms} -c TimeZone=UTC",
-            "application_name": "l2i",
+            "application_name": application_name,
         },
     )
     pool.open(wait=False)

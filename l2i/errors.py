@@ -26,6 +26,7 @@ _CODES = {
     404: "not_found",
     405: "method_not_allowed",
     406: "not_acceptable",
+    408: "request_timeout",
     411: "length_required",
     413: "payload_too_large",
     415: "unsupported_media_type",
@@ -58,6 +59,10 @@ class FieldError(Exception):
 
     def as_dict(self) -> dict:
         return {"field": self.field, "code": self.code, "message": self.message}
+
+
+class ClientTimeout(TimeoutError):
+    """The client sent its request body too slowly (l2i/guard.py): a 408, and the connection is closed."""
 
 
 def validation_failed(errors: list[FieldError]) -> APIError:
@@ -103,6 +108,10 @@ def _unexpected(req, resp, exc, params):
     raise APIError(falcon.HTTP_500, "internal_error", "Something went wrong on our side; it has been logged.")
 
 
+def _client_timeout(req, resp, exc, params):
+    raise APIError(falcon.HTTP_408, "request_timeout", str(exc))
+
+
 def install(app: falcon.App, retry_after_s: int) -> None:
     app.set_error_serializer(serialize)
     # Falcon picks the handler registered for the nearest class in the exception's MRO, so HTTPError keeps
@@ -111,3 +120,4 @@ def install(app: falcon.App, retry_after_s: int) -> None:
     app.add_error_handler(Exception, _unexpected)
     app.add_error_handler(psycopg.OperationalError, _database_unavailable(retry_after_s))
     app.add_error_handler(psycopg_pool.PoolTimeout, _database_unavailable(retry_after_s))
+    app.add_error_handler(ClientTimeout, _client_timeout)

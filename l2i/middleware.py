@@ -72,9 +72,11 @@ class Auth:
         resp.set_header("X-RateLimit-Limit", str(key["rate_limit"]))
         resp.set_header("X-RateLimit-Remaining", str(remaining))
         resp.set_header("X-RateLimit-Reset", str(key["reset_at"]))
-        if needed not in key["scopes"]:
+        accepted = (needed,) if isinstance(needed, str) else needed  # a tuple: any one of these scopes will do
+        if not set(accepted) & set(key["scopes"]):
             raise APIError(falcon.HTTP_403, "forbidden",
-                           f"This API key lacks the '{needed}' scope (it has: {', '.join(key['scopes'])}).")
+                           "This API key lacks the '" + "' or '".join(accepted)
+                           + f"' scope (it has: {', '.join(key['scopes'])}).")
         if key["hits"] > key["rate_limit"]:
             wait = max(1, math.ceil(key["reset_at"] - float(key["now_epoch"])))
             raise APIError(falcon.HTTP_429, "rate_limited",

@@ -495,7 +495,7 @@ def _revenue_paths() -> dict:
 
 
 def _import_paths() -> dict:
-    """POST /v1/leads/import: a CSV file of leads (l2i/csv_import.py)."""
+    """POST /v1/leads/import: a CSV file of leads, queued as a job (l2i/import_jobs.py); GET /v1/imports/{id}."""
     field_error = {"type": "object", "required": ["field", "code", "message"],
                    "properties": {"field": {"type": "string"}, "code": {"type": "string"},
                                   "message": {"type": "string"}}}
@@ -509,48 +509,106 @@ def _import_paths() -> dict:
         "reasons": {"type": "array", "items": {"type": "string"}},
         "errors": {"type": "array", "items": field_error, "description": "The field errors a POST /v1/leads would "
                    "get; fields are named as in the header. (row) is about the row itself."}}}
-    totals = {"type": "object", "required": ["rows", "created", "duplicate", "ineligible", "invalid", "blank"],
-              "properties": {name: {"type": "integer", "minimum": 0} for name in
-                             ("rows", "created", "duplicate", "ineligible", "invalid", "blank")},
-              "description": "rows = created + duplicate + ineligible + invalid + blank (rows after the header)."}
-    stopped = {"type": "object", "required": ["code", "message"], "properties": {
-        "code": {"type": "string"}, "message": {"type": "string"}, "request_id": {"type": ["string", "null"]}},
-        "description": "Present only if the import stopped part-way (the database failed): the rows listed are "
-                       "stored, the others are not; sending the file again is safe."}
-    return {"/v1/leads/import": {"post": {
-        "operationId": "importLeads",
-        "summary": "Import a CSV file of leads, each as POST /v1/leads would take it (scope write).",
-        "description": "UTF-8 or UTF-16 (with or without a BOM), comma-, tab- or semicolon-separated (read from "
-                       "the file), a header row naming the columns with the same field names and aliases as the "
-                       "JSON API or as Facebook Lead Ads, Google Ads, HubSpot and Salesforce exports name them (a "
-                       "phone column is required; consent_timestamp, custom[name], ...; other columns are kept in "
-                       "extra). Empty cells are absent fields; Facebook's p: phone prefix is dropped. A row whose "
-                       "do-not-call column (Do Not Call, DoNotCall, Opted Out, ...) holds anything but a plain no "
-                       "is held (do_not_call) and its number suppressed. A malformed file stores nothing. The "
-                       "answer is streamed: every row's outcome, in file order, then the totals. The request "
-                       "counts once against the key's rate limit.",
-        "security": [{"bearer": []}],
-        "parameters": [{"name": "source", "in": "query", "required": False,
-                        "description": "The source of rows that name none.", "schema": {"type": "string"}}],
-        "requestBody": {"required": True, "content": {
-            media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")}},
-        "responses": {
-            "200": {"description": "The file was processed (even if some rows are invalid).",
-                    "headers": _RATE_HEADERS,
-                    "content": {"application/json": {"schema": {
-                        "type": "object", "required": ["rows", "totals"],
-                        "properties": {"rows": {"type": "array", "items": row}, "totals": totals,
-                                       "error": stopped}}}}},
-            "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV: nothing stored.",
-                          _RATE_HEADERS),
-            "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
-            "415": _error("Not text/csv (or text/tab-separated-values), or a charset other than UTF-8 or UTF-16.",
-                          _RATE_HEADERS),
-            "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
-                          "source: see fields. Nothing stored.", _RATE_HEADERS),
-            **_AUTH_ERRORS,
-        },
-    }}}
+    counts = ("rows", "created", "duplicate", "ineligible", "invalid", "blank")
+    totals = {"type": "object", "required": list(counts),
+              "properties": {name: {"type": "integer", "minimum": 0} for name in counts},
+              "description": "rows = created + duplicate + ineligible + invalid + blank (rows after the header), "
+                             "counted up to the last committed row; final once status is done."}
+    when = {"type": ["string", "null"], "format": "date-time"}
+    job = {"type": "object",
+           "required": ["id", "status", "created_at", "progress", "totals", "rows", "next_cursor"],
+           "properties": {
+               "id": {"type": "string", "format": "uuid"},
+               "status": {"type": "string", "enum": ["queued", "running", "done", "failed"],
+                          "description": "queued: waiting for a runner (at most L2I_IMPORTS_PER_ACCOUNT at once per "
+                                         "account, L2I_IMPORTS_TOTAL in all); done: every row decided and "
+                                         "committed; failed: stopped for good (failure says why; the rows listed "
+                                         "are stored, the others are not)."},
+               "source": {"type": ["string", "null"]},
+               "created_at": {"type": "string", "format": "date-time"},
+               "started_at": when, "finished_at": when,
+               "progress": {"type": "object", "required": ["rows_total", "rows_done"], "properties": {
+                   "rows_total": {"type": "integer", "minimum": 0, "description": "Rows after the header."},
+                   "rows_done": {"type": "integer", "minimum": 0,
+                                 "description": "Rows decided and committed so far."}}},
+               "totals": totals,
+               "rows": {"type": "array", "items": row,
+                        "description": "A page of row outcomes in file order (blank rows are only counted)."},
+               "next_cursor": {"type": ["string", "null"],
+                               "description": "Set when the page is full: GET Location?cursor=... for the rows after "
+                                              "it (while the job runs, ask again later from your last row)."},
+               "failure": {"type": "string"}}}
+    job_content = {"application/json": {"schema": job}}
+    location = {"Location": {"description": "/v1/imports/{id}: the job.", "schema": {"type": "string"}},
+                "Content-Location": {"description": "/v1/imports/{id}", "schema": {"type": "string"}},
+                "Retry-After": {"description": "Seconds before asking the job again.", "schema": {"type": "integer"}}}
+    prefer = ("`Prefer: wait=N` (RFC 7240) waits up to N seconds (at most L2I_IMPORT_MAX_WAIT_S, default 30) for "
+              "the job's end.")
+    return {
+        "/v1/leads/import": {"post": {
+            "operationId": "importLeads",
+            "summary": "Import a CSV file of leads, each as POST /v1/leads would take it (scope write).",
+            "description": "UTF-8 or UTF-16 (with or without a BOM), comma-, tab- or semicolon-separated (read "
+                           "from the file), a header row naming the columns with the same field names and aliases "
+                           "as the JSON API or as Facebook Lead Ads, Google Ads, HubSpot and Salesforce exports name "
+                           "them (a phone column is required; consent_timestamp, custom[name], ...; other columns "
+                           "are kept in extra). Empty cells are absent fields; Facebook's p: phone prefix is "
+                           "dropped. A row whose do-not-call column (Do Not Call, DoNotCall, Opted Out, ...) holds "
+                           "anything but a plain no is held (do_not_call) and its number suppressed. The whole file "
+                           "is checked first: a malformed file stores nothing. A good file is stored and queued as "
+                           "a job: 202 with its Location, at once. " + prefer +
+                           " If it ends in time: 200 with the result (first page of rows); a 200 always means "
+                           "every row was decided and committed. The request counts once against the key's rate "
+                           "limit.",
+            "security": [{"bearer": []}],
+            "parameters": [{"name": "source", "in": "query", "required": False,
+                            "description": "The source of rows that name none.", "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {
+                media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")}},
+            "responses": {
+                "200": {"description": "With Prefer: wait, the job ended in time: every row decided and committed.",
+                        "headers": {**_RATE_HEADERS, "Content-Location": location["Content-Location"]},
+                        "content": job_content},
+                "202": {"description": "The file is stored and queued; GET the Location for progress and rows.",
+                        "headers": {**_RATE_HEADERS, **location}, "content": job_content},
+                "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV: nothing stored.",
+                              _RATE_HEADERS),
+                "408": _error("The body arrived too slowly (L2I_READ_TIMEOUT, L2I_BODY_TIMEOUT)."),
+                "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
+                "415": _error("Not text/csv (or text/tab-separated-values), or a charset other than UTF-8 or "
+                              "UTF-16.", _RATE_HEADERS),
+                "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
+                              "source: see fields. Nothing stored.", _RATE_HEADERS),
+                "500": _error("With Prefer: wait, the job failed (import_failed): the rows decided before are "
+                              "stored, see the Location."),
+                **_AUTH_ERRORS,
+            },
+        }},
+        "/v1/imports/{import_id}": {"get": {
+            "operationId": "getImport",
+            "summary": "An import job: status, progress, totals and a page of row outcomes (scope read or write).",
+            "description": "200 whatever the job's status (queued, running, done, failed). " + prefer,
+            "security": [{"bearer": []}],
+            "parameters": [
+                {"name": "import_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}, "description": "Rows a page (100)."},
+                {"name": "cursor", "in": "query", "required": False, "schema": {"type": "string"},
+                 "description": "The previous page's next_cursor (a row number): the rows after it."},
+                {"name": "outcome", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": ["created", "duplicate", "ineligible", "invalid"]},
+                 "description": "Only the rows with this outcome."},
+            ],
+            "responses": {
+                "200": {"description": "The job as it is now.",
+                        "headers": {**_RATE_HEADERS, "Retry-After": location["Retry-After"]},
+                        "content": job_content},
+                "404": _error("No such import in your account.", _RATE_HEADERS),
+                "422": _error("A bad limit, cursor or outcome.", _RATE_HEADERS),
+                **_AUTH_ERRORS,
+            },
+        }},
+    }
 
 
 def _dialing_schemas() -> dict:

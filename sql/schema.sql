@@ -973,7 +973,7 @@ CREATE INDEX leads_stats_idx ON leads (account_id, created_at)
 CREATE INDEX leads_account_phone_idx ON leads (account_id, phone);
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Campaigns (0008): what a lead is for, who may call it, when, how often, and which agent takes it.
+-- Campaigns (0009): what a lead is for, who may call it, when, how often, and which agent takes it.
 CREATE TABLE campaigns (
     id                   uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id           uuid        NOT NULL,
@@ -1021,7 +1021,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0008 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0009 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -1167,7 +1167,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0008), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0009), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -1500,6 +1500,112 @@ FROM campaigns AS k;
 COMMENT ON VIEW analytics_campaigns IS
     'The campaigns, to join analytics_funnel_daily and analytics_revenue_by_buyer on campaign_id.';
 -- ---------------------------------------------------------------------------------------------------------------
+-- CSV import jobs (0008): the stored file, the job with its lease and progress, every row's outcome.
+-- A runner claims a job with l2i_import_claim, renews the lease every batch, and commits each batch's leads,
+-- outcomes and progress together after checking its claim is still current (l2i/import_jobs.py).
+CREATE TABLE imports (
+    id                uuid        NOT NULL DEFAULT gen_random_uuid(),
+    account_id        uuid        NOT NULL,
+    api_key_id        uuid,
+    source            text,
+    content_type      text,
+    status            text        NOT NULL DEFAULT 'queued',
+    file_bytes        bigint      NOT NULL,
+    rows_total        integer     NOT NULL,
+    last_row          integer     NOT NULL DEFAULT 1,
+    totals            jsonb       NOT NULL DEFAULT '{}',
+    claim_id          uuid,
+    lease_expires_at  timestamptz,
+    attempts          integer     NOT NULL DEFAULT 0,
+    error             text,
+    created_at        timestamptz NOT NULL DEFAULT now(),
+    started_at        timestamptz,
+    finished_at       timestamptz,
+    CONSTRAINT imports_pkey PRIMARY KEY (id),
+    CONSTRAINT imports_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT imports_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES api_keys (id),
+    CONSTRAINT imports_status_check CHECK (status IN ('queued', 'running', 'done', 'failed')),
+    CONSTRAINT imports_claim_check CHECK (status <> 'running' OR (claim_id IS NOT NULL AND lease_expires_at IS NOT NULL)),
+    CONSTRAINT imports_finished_check CHECK ((finished_at IS NOT NULL) = (status IN ('done', 'failed'))),
+    CONSTRAINT imports_error_check CHECK ((error IS NOT NULL) = (status = 'failed')),
+    CONSTRAINT imports_rows_check CHECK (rows_total >= 0 AND last_row >= 1 AND file_bytes >= 0)
+);
+-- The claim's candidates: queued jobs, and running ones whose lease may have run out.
+CREATE INDEX imports_open_idx ON imports (created_at) WHERE status IN ('queued', 'running');
+CREATE INDEX imports_account_id_idx ON imports (account_id, created_at);
+COMMENT ON TABLE imports IS 'CSV import jobs (POST /v1/leads/import, l2i import): one per file, run by l2i/import_jobs.py.';
+COMMENT ON COLUMN imports.rows_total IS 'Rows after the header, counted when the file was checked at upload.';
+COMMENT ON COLUMN imports.last_row IS 'Every row of the file up to this one (1 = the header) is decided and committed.';
+COMMENT ON COLUMN imports.totals IS 'rows, created, duplicate, ineligible, invalid, blank, as of last_row (final once done).';
+COMMENT ON COLUMN imports.claim_id IS 'The current runner''s claim; a batch commits only if it is still this one.';
+COMMENT ON COLUMN imports.lease_expires_at IS 'A running job whose lease has run out is claimed again (its runner died).';
+COMMENT ON COLUMN imports.attempts IS 'How many times the job was claimed.';
+
+CREATE TABLE import_chunks (
+    import_id  uuid    NOT NULL,
+    seq        integer NOT NULL,
+    data       bytea   NOT NULL,
+    CONSTRAINT import_chunks_pkey PRIMARY KEY (import_id, seq),
+    CONSTRAINT import_chunks_import_id_fkey FOREIGN KEY (import_id) REFERENCES imports (id) ON DELETE CASCADE
+);
+COMMENT ON TABLE import_chunks IS 'The uploaded file of a job not done yet, in 256 KiB pieces (seq from 0); deleted when it is done.';
+
+CREATE TABLE import_rows (
+    import_id   uuid    NOT NULL,
+    row_number  integer NOT NULL,
+    outcome     text    NOT NULL,
+    lead_id     uuid,
+    result      jsonb   NOT NULL,
+    CONSTRAINT import_rows_pkey PRIMARY KEY (import_id, row_number),
+    CONSTRAINT import_rows_import_id_fkey FOREIGN KEY (import_id) REFERENCES imports (id) ON DELETE CASCADE,
+    CONSTRAINT import_rows_outcome_check CHECK (outcome IN ('created', 'duplicate', 'ineligible', 'invalid'))
+);
+COMMENT ON TABLE import_rows IS 'Each non-blank row''s outcome, as GET /v1/imports/{id} answers it (result); row 1 is the header.';
+
+-- Claims one job: the oldest claimable one whose account runs fewer than p_max_per_account jobs, while fewer than
+-- p_max_total run in all (accounts running fewer jobs first). Claimable: queued, or running with a lease that ran
+-- out. The advisory lock makes claims take turns, so two runners never both see the last free place; each
+-- statement of a PL/pgSQL function sees the others' committed claims (a new snapshot after the lock). SKIP LOCKED
+-- passes over a job whose runner is inside a batch (it holds the job's row until the batch commits).
+-- p_import_id: claim that job only (`l2i import` runs its own file).
+CREATE FUNCTION l2i_import_claim(p_max_total integer, p_max_per_account integer, p_lease_s integer,
+                                 p_import_id uuid DEFAULT NULL)
+RETURNS SETOF imports
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(7140322006);
+    RETURN QUERY
+    WITH busy AS (
+        SELECT i.account_id, count(*) AS n
+        FROM imports AS i
+        WHERE i.status = 'running' AND i.lease_expires_at > now()
+        GROUP BY i.account_id
+    ), candidate AS (
+        SELECT i.id
+        FROM imports AS i
+        LEFT JOIN busy AS b ON b.account_id = i.account_id
+        WHERE i.status IN ('queued', 'running')
+          AND (i.status = 'queued' OR i.lease_expires_at <= now())
+          AND (p_import_id IS NULL OR i.id = p_import_id)
+          AND coalesce(b.n, 0) < p_max_per_account
+          AND (SELECT coalesce(sum(n), 0) FROM busy) < p_max_total
+        ORDER BY coalesce(b.n, 0), i.created_at
+        LIMIT 1
+        FOR UPDATE OF i SKIP LOCKED
+    )
+    UPDATE imports AS i
+    SET status = 'running', claim_id = gen_random_uuid(), attempts = i.attempts + 1,
+        lease_expires_at = now() + make_interval(secs => p_lease_s), started_at = coalesce(i.started_at, now())
+    FROM candidate
+    WHERE i.id = candidate.id
+    RETURNING i.*;
+END
+$$;
+COMMENT ON FUNCTION l2i_import_claim(integer, integer, integer, uuid) IS
+    'Claims one import job within the per-account and total limits (l2i/import_jobs.py); no row if none may start.';
+
+
+-- ---------------------------------------------------------------------------------------------------------------
 -- l2i_analyst: read-only, for analysts and dashboards. It sees the views and the tables without secrets; never
 -- api_keys, postback_tokens (hashes), rate_limit_windows or postback_rate_limit_windows. NOLOGIN: grant it to a login role
 -- (GRANT l2i_analyst TO alice). Roles belong to the whole server, so it is created only if missing.
@@ -1515,6 +1621,7 @@ GRANT SELECT ON analytics_funnel_daily, analytics_revenue_by_buyer, analytics_un
                 accounts, leads, lead_events, dial_queue, transfers, postbacks, suppressions,
                 calling_rules, calling_holidays, campaigns, analytics_campaigns
     TO l2i_analyst;
+GRANT SELECT ON imports, import_rows TO l2i_analyst;
 
 -- ===============================================================================================================
 -- Intake sources, their secrets, rate-limit windows and pending platform leads; Idempotency-Key (0007).

@@ -80,6 +80,19 @@ def app(config, pool):
     return create_app(config, pool)
 
 
+@pytest.fixture(scope="session")
+def import_runner(config):
+    """CSV import jobs for the session's database: a runner of the service's kind (l2i/import_jobs.py), in this
+    process, as gunicorn starts one in each worker. Tests that read an import's result ask for it."""
+    from dataclasses import replace
+
+    from l2i.import_jobs import Runner
+    runner = Runner(replace(config, import_threads=2, imports_per_account=2, imports_total=4), name="l2i-test-imports")
+    runner.start()
+    yield runner
+    runner.stop()
+
+
 @pytest.fixture
 def client(app):
     return falcon.testing.TestClient(app)

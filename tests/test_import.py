@@ -1,7 +1,9 @@
-"""CSV import: POST /v1/leads/import and `l2i import`, the same row loop over the intake of POST /v1/leads."""
+"""CSV import: POST /v1/leads/import and `l2i import`, the same row loop over the intake of POST /v1/leads, run as
+jobs (l2i/import_jobs.py) by the session's runner; the answer is read with Prefer: wait and GET /v1/imports/{id}."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tracemalloc
@@ -11,19 +13,48 @@ import jsonschema
 import psycopg
 import pytest
 
-from l2i import csv_import
+from l2i import csv_import, import_cli
 from l2i.app import create_app
 from l2i.cli import main
 from tests.conftest import QUICKSTART_LEAD, bearer
 
+pytestmark = pytest.mark.usefixtures("import_runner")
+
 CONSENT = "2026-01-01T00:00:00Z"
 
 
-def post_csv(client, key, body, *, params=None, content_type="text/csv"):
+def post_csv(client, key, body, *, params=None, content_type="text/csv", prefer="wait=30"):
     if isinstance(body, str):
         body = body.encode()
-    return client.simulate_post("/v1/leads/import", body=body, params=params,
-                                headers={"Content-Type": content_type, **bearer(key)})
+    headers = {"Content-Type": content_type, **bearer(key)}
+    if prefer:
+        headers["Prefer"] = prefer
+    return client.simulate_post("/v1/leads/import", body=body, params=params, headers=headers)
+
+
+def result(client, key, response, schema=None) -> dict:
+    """The import's whole result: its job once done (a 202 is followed up with GET Location and Prefer: wait), with
+    every row, read page by page. schema: the documented answer, checked on every page."""
+    assert response.status_code in (200, 202), response.text
+    location = response.headers["content-location"]
+    answer = response.json
+    while answer["status"] not in ("done", "failed"):
+        answer = client.simulate_get(location, headers={**bearer(key), "Prefer": "wait=30"}).json
+    assert answer["status"] == "done", answer
+    rows, cursor = [], None
+    while True:
+        page = client.simulate_get(location, params={"limit": 1000, **({"cursor": cursor} if cursor else {})},
+                                   headers=bearer(key)).json
+        if schema:
+            jsonschema.Draft202012Validator(schema).validate(page)
+        rows += page["rows"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return {**page, "rows": rows}
+
+
+def imported(client, key, body, **kwargs) -> dict:
+    return result(client, key, post_csv(client, key, body, **kwargs))
 
 
 def lead_count(db, account_id) -> int:
@@ -66,10 +97,11 @@ def test_aliases_bom_and_mixed_outcomes_with_exact_totals(client, accounts, impo
         f"2122000005,Zed,,{CONSENT},v1,,,,,",                                  # 9 created after the invalid rows
     ]) + "\r\n"
     response = post_csv(client, key, body, params={"source": "upload-1"})
-    assert response.status_code == 200, response.text
+    assert response.status_code in (200, 202), response.text
     assert response.headers["content-type"].startswith("application/json")
-    answer = response.json
-    jsonschema.Draft202012Validator(import_answer_schema).validate(answer)
+    jsonschema.Draft202012Validator(import_answer_schema).validate(response.json)
+    answer = result(client, key, response, import_answer_schema)
+    assert answer["progress"] == {"rows_total": 8, "rows_done": 8}
     assert answer["totals"] == {"rows": 8, "created": 3, "duplicate": 1, "ineligible": 1, "invalid": 2, "blank": 1}
     rows = {row["row"]: row for row in answer["rows"]}
     assert [row["row"] for row in answer["rows"]] == [2, 3, 4, 5, 6, 8, 9]
@@ -98,10 +130,10 @@ def test_duplicates_of_earlier_leads_and_a_second_import_of_the_same_file(client
     account_id, key = accounts.with_key()
     first = client.simulate_post("/v1/leads", json=QUICKSTART_LEAD, headers=bearer(key)).json
     body = f"phone,first_name\n555-123-4567,Jane\n{phone(7)},Sam\n"
-    answer = post_csv(client, key, body).json
+    answer = imported(client, key, body)
     assert answer["rows"][0] == {"row": 2, "outcome": "duplicate", "lead_id": first["lead_id"], "status": "new"}
     assert answer["rows"][1]["outcome"] == "ineligible"
-    again = post_csv(client, key, body).json
+    again = imported(client, key, body)
     assert [r["outcome"] for r in again["rows"]] == ["duplicate", "duplicate"]
     assert again["rows"][1]["lead_id"] == answer["rows"][1]["lead_id"]
     assert again["totals"]["duplicate"] == 2 and lead_count(db, account_id) == 2
@@ -110,7 +142,7 @@ def test_duplicates_of_earlier_leads_and_a_second_import_of_the_same_file(client
 def test_suppressed_rows_are_held_as_by_the_api(client, accounts, l2i):
     account_id, key = accounts.with_key()
     assert l2i("suppress", account_id, phone(9))[0] == 0
-    answer = post_csv(client, key, f"phone,consent_timestamp,consent_text_version\n{phone(9)},{CONSENT},v1\n").json
+    answer = imported(client, key, f"phone,consent_timestamp,consent_text_version\n{phone(9)},{CONSENT},v1\n")
     assert answer["rows"][0]["outcome"] == "ineligible" and answer["rows"][0]["reasons"] == ["suppressed"]
 
 
@@ -139,17 +171,17 @@ def test_content_type_size_scope_and_rate_limit(client, accounts, config, pool):
     body = "phone\n" + "".join(f"{phone(n)}\n" for n in range(50))
     assert post_csv(client, key, body, content_type="application/json").status_code == 415
     assert post_csv(client, key, body, content_type="text/csv; charset=latin-1").status_code == 415
-    ok = post_csv(client, key, body, content_type="text/csv; charset=utf-8")
-    assert ok.status_code == 200 and ok.json["totals"]["rows"] == 50
+    ok = post_csv(client, key, body, content_type="text/csv; charset=utf-8", prefer=None)
+    assert ok.status_code == 202 and ok.json["progress"]["rows_total"] == 50
     assert ok.headers["x-ratelimit-remaining"] == "0"  # 415, 415, then one import of 50 rows: 3 requests
-    assert post_csv(client, key, body).status_code == 429
+    assert post_csv(client, key, body, prefer=None).status_code == 429
 
     small = falcon.testing.TestClient(create_app(config.__class__(**{**config.__dict__, "max_import_bytes": 1024}),
                                                  pool))
     _, key = accounts.with_key()
     big = post_csv(small, key, body * 3)
     assert big.status_code == 413 and big.json["error"]["code"] == "payload_too_large"
-    assert post_csv(small, key, "phone\n2122000001\n").status_code == 200
+    assert imported(small, key, "phone\n2122000001\n")["totals"]["rows"] == 1
 
     _, reader = accounts.with_key(scopes=("read",))
     assert post_csv(client, reader, body).status_code == 403
@@ -169,7 +201,7 @@ def test_a_row_the_database_refuses_fails_alone(client, accounts, db):
     try:
         body = "phone,first_name\n" + "".join(
             f"{phone(n)},{'REFUSE-ME' if n == 3 else 'ok'}\n" for n in range(6))
-        answer = post_csv(client, key, body).json
+        answer = imported(client, key, body)
     finally:
         db.execute("ALTER TABLE leads DROP CONSTRAINT test_import_refuse")
     assert answer["totals"] == {"rows": 6, "created": 0, "duplicate": 0, "ineligible": 5, "invalid": 1, "blank": 0}
@@ -177,24 +209,77 @@ def test_a_row_the_database_refuses_fails_alone(client, accounts, db):
     assert lead_count(db, account_id) == 5
 
 
-def test_a_database_failure_part_way_ends_the_answer_with_an_error(client, accounts, db, pool, monkeypatch):
+def test_a_database_failure_part_way_is_resumed_without_deciding_a_row_twice(client, accounts, db, pool,
+                                                                             monkeypatch):
+    """The connection fails in the middle of the second batch: that batch is rolled back, the runner gives the job
+    back, and the next claim resumes after the first batch. Every row ends decided exactly once, and the answer
+    is a 200 only once all of them are (never a 200 with an error inside)."""
     account_id, key = accounts.with_key()
     real_submit, calls = csv_import.intake.submit, []
 
     def failing_submit(conn, **kwargs):
         calls.append(1)
-        if len(calls) > csv_import.BATCH_ROWS + 10:
+        if len(calls) == csv_import.BATCH_ROWS + 10:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
         return real_submit(conn, **kwargs)
 
     monkeypatch.setattr(csv_import.intake, "submit", failing_submit)
     body = "phone\n" + "".join(f"{phone(n)}\n" for n in range(csv_import.BATCH_ROWS * 2))
-    response = post_csv(client, key, body)
-    assert response.status_code == 200
-    answer = response.json
-    assert answer["error"]["code"] == "unavailable"
-    assert len(answer["rows"]) == csv_import.BATCH_ROWS == lead_count(db, account_id)  # the first batch only
-    assert pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"]  # the connection went back
+    answer = imported(client, key, body)
+    assert "error" not in answer and answer["totals"]["ineligible"] == csv_import.BATCH_ROWS * 2
+    assert [row["row"] for row in answer["rows"]] == list(range(2, csv_import.BATCH_ROWS * 2 + 2))
+    assert {row["outcome"] for row in answer["rows"]} == {"ineligible"}  # none came back as its own duplicate
+    assert lead_count(db, account_id) == csv_import.BATCH_ROWS * 2
+    assert len(calls) == csv_import.BATCH_ROWS * 2 + 10  # batch 1, batch 2 up to the failure, batch 2 again
+    attempts, last_row = db.execute("SELECT attempts, last_row FROM imports WHERE id = %s",
+                                    (answer["id"],)).fetchone()
+    assert (attempts, last_row) == (2, csv_import.BATCH_ROWS * 2 + 1)
+    assert pool.get_stats()["pool_available"] == pool.get_stats()["pool_size"]  # intake's connections all back
+
+
+def test_prefer_wait_202_location_and_the_job_resource(client, accounts, database_url):
+    account_id, key = accounts.with_key()
+    other_key = accounts.with_key()[1]
+    _, writer = accounts.with_key(scopes=("write",))
+    body = f"phone,first_name\n{phone(31)},Ann\nnope,Bad\n{phone(32)},Cy\n"
+
+    # Without Prefer: 202 at once, with the job's Location.
+    accepted = post_csv(client, key, body, prefer=None)
+    assert accepted.status_code == 202, accepted.text
+    location = accepted.headers["location"]
+    assert location == f"/v1/imports/{accepted.json['id']}" == accepted.headers["content-location"]
+    assert accepted.json["status"] in ("queued", "running", "done") and accepted.headers["retry-after"]
+    done = client.simulate_get(location, headers={**bearer(key), "Prefer": "wait=30"})
+    assert done.status_code == 200 and done.json["status"] == "done"
+    assert done.json["totals"] == {"rows": 3, "created": 0, "duplicate": 0, "ineligible": 2, "invalid": 1,
+                                   "blank": 0}
+    assert done.json["finished_at"] and "retry-after" not in done.headers
+    invalid = client.simulate_get(location, params={"outcome": "invalid"}, headers=bearer(key)).json
+    assert [row["row"] for row in invalid["rows"]] == [3] and invalid["next_cursor"] is None
+    page = client.simulate_get(location, params={"limit": 1}, headers=bearer(key)).json
+    assert [row["row"] for row in page["rows"]] == [2] and page["next_cursor"] == "2"
+    page = client.simulate_get(location, params={"limit": 1, "cursor": "2"}, headers=bearer(key)).json
+    assert [row["row"] for row in page["rows"]] == [3]
+    assert client.simulate_get(location, headers=bearer(writer)).status_code == 404  # another account's job
+    assert client.simulate_get(location, headers=bearer(other_key)).status_code == 404
+    assert client.simulate_get("/v1/imports/nope", headers=bearer(key)).status_code == 404
+    bad = client.simulate_get(location, params={"limit": "0", "outcome": "x"}, headers=bearer(key))
+    assert bad.status_code == 422 and {f["field"] for f in bad.json["error"]["fields"]} == {"limit", "outcome"}
+
+    # A key with only the write scope reads the imports it sends.
+    mine = post_csv(client, writer, body)
+    assert client.simulate_get(mine.headers["content-location"], headers=bearer(writer)).status_code == 200
+
+    # A job that cannot end in time: the wait ends with a 202, never a 200 before every row is committed. The
+    # second row's phone is that of a lead another transaction holds locked, so its batch cannot commit.
+    first = client.simulate_post("/v1/leads", json={"phone": phone(40)}, headers=bearer(key)).json
+    with psycopg.connect(database_url) as locker:
+        locker.execute("SELECT 1 FROM leads WHERE id = %s FOR UPDATE", (first["lead_id"],))
+        waiting = post_csv(client, key, f"phone\n{phone(41)}\n{phone(40)}\n", prefer="respond-async, wait=1")
+        assert waiting.status_code == 202 and waiting.json["status"] in ("queued", "running")
+        assert waiting.json["rows"] == [] and waiting.json["progress"]["rows_done"] == 0
+    answer = result(client, key, waiting)
+    assert [row["outcome"] for row in answer["rows"]] == ["ineligible", "duplicate"]
 
 
 def test_a_large_file_imports_with_exact_totals(client, accounts, db):
@@ -214,7 +299,7 @@ def test_a_large_file_imports_with_exact_totals(client, accounts, db):
         else:
             rows.append(f"{phone(n)},{n},{CONSENT},v1")
             expected["created"] += 1
-    answer = post_csv(client, key, "\n".join(rows) + "\n").json
+    answer = imported(client, key, "\n".join(rows) + "\n")
     assert answer["totals"] == expected
     assert len(answer["rows"]) == 20_000 and answer["rows"][-1]["row"] == 20_001
     assert lead_count(db, account_id) == expected["created"] + expected["ineligible"]
@@ -258,16 +343,30 @@ def test_cli_file_level_errors_exit_1(l2i, accounts, tmp_path):
     assert l2i("import", account_id, str(good), "--source", "x" * 101)[0] == 1
 
 
-def test_cli_shows_progress_on_stderr(l2i, accounts, tmp_path, monkeypatch):
+def test_cli_shows_progress_on_stderr(l2i, accounts, tmp_path, monkeypatch, database_url):
     account_id, _ = accounts.with_key()
-    monkeypatch.setattr(csv_import, "PROGRESS_EVERY_S", 0)  # a line after every batch, however fast
+    monkeypatch.setattr(import_cli, "PROGRESS_EVERY_S", 0)  # a line at every look at the job, however fast
+    rows = csv_import.BATCH_ROWS * 2 + 5
     path = tmp_path / "leads.csv"
-    path.write_text("phone\n" + "".join(f"{phone(n)}\n" for n in range(csv_import.BATCH_ROWS * 2 + 5)))
+    path.write_text("phone\n" + "".join(f"{phone(n)}\n" for n in range(rows)))
     code, out, err = l2i("import", account_id, str(path))
-    assert code == 0 and out.splitlines()[-1].startswith(f"rows {csv_import.BATCH_ROWS * 2 + 5}\t")
+    assert code == 0 and out.splitlines()[-1] == f"rows {rows}\tcreated 0\tduplicate 0\tineligible {rows}\t" \
+                                                  "invalid 0\tblank 0"
     progress = [line for line in err.splitlines() if "%" in line]
-    assert progress[0].startswith(f"l2i import: {csv_import.BATCH_ROWS}/{csv_import.BATCH_ROWS * 2 + 5} rows")
-    assert len(progress) == 3 and all("rows/s" in line for line in progress)
+    assert progress, err
+    # The last look is at the finished job: the whole bar, every row.
+    assert progress[-1].startswith(f"l2i import: [{'#' * import_cli.BAR_WIDTH}] {rows}/{rows} rows (100%), ")
+    assert all("rows/s" in line for line in progress) and err.splitlines()[-1].startswith(f"l2i import: {rows} rows")
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal, sink = Terminal(), io.StringIO()
+    assert import_cli.command(database_url, account_id, str(path), out=sink, err=terminal) == 0
+    drawn = terminal.getvalue()
+    assert drawn.startswith("\r") and f"\rl2i import: [{'#' * import_cli.BAR_WIDTH}] {rows}/{rows}" in drawn
+    assert sink.getvalue().splitlines()[-1].startswith(f"rows {rows}\tcreated 0\tduplicate {rows}\t")
 
 
 def test_a_100k_row_file_imports_in_bounded_memory(database_url, accounts, tmp_path):
@@ -287,7 +386,7 @@ def test_a_100k_row_file_imports_in_bounded_memory(database_url, accounts, tmp_p
 
     def run(csv_path) -> int:
         with open(os.devnull, "w") as sink:
-            return csv_import.command(database_url, account_id, str(csv_path), out=sink, err=sink)
+            return import_cli.command(database_url, account_id, str(csv_path), out=sink, err=sink)
 
     warm = tmp_path / "warm.csv"  # first imports of modules and phone metadata are not the loop's memory
     warm.write_text(f"phone\n{phone(500_001)}\nnope\n")

@@ -1,8 +1,12 @@
-"""POST /v1/leads/import (scope write): a CSV file of leads, each through the same intake as POST /v1/leads.
+"""POST /v1/leads/import (scope write): a CSV file of leads, queued as a job; GET /v1/imports/{id} (scope read or
+write): the job's progress and every row's outcome.
 
 The body is spooled (in memory up to SPOOL_IN_MEMORY bytes, then on disk) and checked whole before anything is
-stored; the answer is then streamed while the rows are imported, one chunk per committed batch, so that neither
-the file nor the list of outcomes is ever held in memory. The request counts once against the key's rate limit.
+stored: a malformed file is refused at once (400/422) and stores nothing. A good file is stored with its job
+(l2i/import_jobs.py) and the answer is 202 with the job's Location; runners import it, away from the request
+threads and their connections. `Prefer: wait=N` (RFC 7240) waits up to N seconds (at most L2I_IMPORT_MAX_WAIT_S)
+for the job's end and then answers 200 with the result, but only when every row was decided and committed. The
+request counts once against the key's rate limit.
 """
 
 from __future__ import annotations
@@ -10,12 +14,12 @@ from __future__ import annotations
 import logging
 import re
 import tempfile
+import threading
+import uuid
 
 import falcon
-import psycopg
-import psycopg_pool
 
-from l2i import csv_import
+from l2i import csv_import, import_jobs
 from l2i.bodies import media_type, query_fields
 from l2i.errors import APIError, FieldError, validation_failed
 
@@ -26,14 +30,61 @@ CHARSETS = ("utf-8", "utf8", "us-ascii", "utf-16", "utf-16le", "utf-16be")  # th
 SPOOL_IN_MEMORY = 1 << 20
 _CHUNK = 1 << 16
 _CHARSET = re.compile(r";\s*charset\s*=\s*\"?([^\";\s]+)", re.IGNORECASE)
+_WAIT = re.compile(r"^\s*wait\s*=\s*\"?(\d{1,9})\"?\s*$", re.IGNORECASE)
+OUTCOME_FILTERS = ("created", "duplicate", "ineligible", "invalid")
+
+
+class _Waiting:
+    """How long a request may wait for its job (Prefer: wait=N), and how many requests of this process may wait at
+    once: a waiting request holds a request thread (never a connection), so the others are answered 202 at once
+    (a server may ignore a preference, RFC 7240 section 2)."""
+
+    def __init__(self, pool, config):
+        self.pool, self.max_wait_s = pool, config.import_max_wait_s
+        self.slots = threading.BoundedSemaphore(config.import_waiters) if config.import_waiters else None
+
+    def preferred(self, req) -> int | None:
+        for preference in (req.get_header("Prefer") or "").split(","):
+            match = _WAIT.match(preference.split(";")[0])
+            if match:
+                return min(int(match[1]), self.max_wait_s)
+        return None
+
+    def job(self, req, job: dict) -> dict:
+        seconds = self.preferred(req)
+        if not seconds or job["status"] in import_jobs.FINAL or self.slots is None:
+            return job
+        if not self.slots.acquire(blocking=False):
+            return job
+        try:
+            return import_jobs.wait_for_end(self.pool, job["id"], job["account_id"], seconds) or job
+        finally:
+            self.slots.release()
+
+
+def _answer(pool, resp, job: dict, page: dict) -> None:
+    """200 with the result when the job is done; 202 while it is queued or running (the caller polls Location);
+    a failed job is an error, never a 200."""
+    location = f"/v1/imports/{job['id']}"
+    resp.set_header("Content-Location", location)
+    if job["status"] == "failed":
+        raise APIError(falcon.HTTP_500, "import_failed", f"The import {job['id']} failed: {job['error']} "
+                       f"(GET {location} lists the rows decided before it stopped).")
+    with pool.connection() as conn:
+        resp.media = import_jobs.document(conn, job, **page)
+    if job["status"] != "done":
+        resp.status = falcon.HTTP_202
+        resp.location = location
+        resp.set_header("Retry-After", "1")
 
 
 class LeadsImport:
     scopes = {"POST": "write"}
 
-    def __init__(self, pool, max_import_bytes: int):
+    def __init__(self, pool, config):
         self.pool = pool
-        self.max_import_bytes = max_import_bytes
+        self.max_import_bytes = config.max_import_bytes
+        self.waiting = _Waiting(pool, config)
 
     def on_post(self, req, resp):
         kind = media_type(req)
@@ -45,21 +96,17 @@ class LeadsImport:
             raise APIError(falcon.HTTP_415, "unsupported_media_type",
                            f"Send the file as UTF-8 or UTF-16, not {charset[1]} (save it as CSV UTF-8).")
         source = _source(query_fields(req))
-        spool = self._spool(req)
-        try:
-            csv_import.scan(spool)
-            conn = self.pool.getconn()
-        except csv_import.FileError as exc:
-            spool.close()
-            raise exc.api_error() from None
-        except BaseException:
-            spool.close()
-            raise
         key = req.context.key
-        job = csv_import.Import(conn, account_id=key["account_id"], api_key_id=key["id"], source=source,
-                                default_campaign_id=key["default_campaign_id"])
-        resp.content_type = falcon.MEDIA_JSON
-        resp.stream = _Answer(self.pool, conn, spool, job, req.context.request_id)
+        with self._spool(req) as spool:
+            try:
+                rows_total = csv_import.scan(spool)
+            except csv_import.FileError as exc:
+                raise exc.api_error() from None
+            with self.pool.connection() as conn:
+                job = import_jobs.store(conn, spool, account_id=key["account_id"], api_key_id=key["id"],
+                                        source=source, content_type=req.content_type, rows_total=rows_total)
+        log.info("import accepted request_id=%s import_id=%s", req.context.request_id, job["id"])
+        _answer(self.pool, resp, self.waiting.job(req, job), {})
 
     def _spool(self, req) -> tempfile.SpooledTemporaryFile:
         too_large = APIError(falcon.HTTP_413, "payload_too_large",
@@ -92,49 +139,63 @@ def _source(query: dict) -> str | None:
         raise validation_failed([exc]) from None
 
 
-class _Answer:
-    """The streamed JSON answer. It owns the pooled connection and the spooled file, and gives both back when
-    the server closes it, whether the answer was sent whole, cut short, or never started.
+class ImportsItem:
+    """GET /v1/imports/{import_id}: the job as it is now (200 whatever its status), with a page of row outcomes:
+    limit (1-1000, default 100), cursor (a next_cursor), outcome (created, duplicate, ineligible or invalid only).
+    Prefer: wait=N waits for the job's end as the POST does. A key with write scope may read the imports it sent."""
 
-    If the database fails part-way, the rows already listed are stored (their batches were committed), the rest
-    are not, and the answer ends with an "error" member in the standard error shape: send the file again, the
-    stored rows come back as duplicates."""
+    scopes = {"GET": ("read", "write")}
 
-    def __init__(self, pool, conn, spool, job: csv_import.Import, request_id: str):
-        self.pool, self.conn, self.spool, self.job, self.request_id = pool, conn, spool, job, request_id
-        self.chunks = csv_import.json_chunks(job, self._batches(), self._error)
-        self.closed = False
+    def __init__(self, pool, waiting: _Waiting):
+        self.pool = pool
+        self.waiting = waiting  # the POST's: one count of waiting requests for the process
 
-    def _batches(self):
+    def on_get(self, req, resp, import_id):
         try:
-            yield from self.job.batches(self.spool)
-        except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
-            log.warning("import stopped: database unavailable request_id=%s rows=%s error=%s",
-                        self.request_id, self.job.totals["rows"], type(exc).__name__)
-            self.error = ("unavailable", "The database failed part-way: the rows listed are stored, the others "
-                          "are not. Send the file again: the stored rows will come back as duplicate.")
-        except Exception:
-            log.exception("import stopped: unexpected error request_id=%s", self.request_id)
-            self.error = ("internal_error", "Something went wrong on our side part-way (it has been logged): the "
-                          "rows listed are stored, the others are not.")
+            import_uuid = uuid.UUID(import_id)
+        except ValueError:
+            raise _not_found() from None
+        page = _page(query_fields(req))
+        account_id = req.context.key["account_id"]
+        with self.pool.connection() as conn:
+            job = import_jobs.get(conn, import_uuid, account_id)
+        if job is None:
+            raise _not_found()
+        job = self.waiting.job(req, job)
+        with self.pool.connection() as conn:
+            resp.media = import_jobs.document(conn, job, **page)
+        if job["status"] not in import_jobs.FINAL:
+            resp.set_header("Retry-After", "1")
 
-    error = None
 
-    def _error(self) -> dict:
-        if self.error is None:
-            return {}
-        code, message = self.error
-        return {"error": {"code": code, "message": message, "request_id": self.request_id}}
+def _not_found() -> APIError:
+    return APIError(falcon.HTTP_404, "not_found", "There is no such import in your account.")
 
-    def __iter__(self):
-        return self.chunks
 
-    def close(self):
-        if self.closed:
-            return
-        self.closed = True
-        try:
-            self.chunks.close()
-        finally:
-            self.spool.close()
-            self.pool.putconn(self.conn)
+def _page(query: dict) -> dict:
+    errors, page = [], {}
+    for name in ("limit", "cursor", "outcome"):
+        if isinstance(query.get(name), list):
+            errors.append(FieldError(name, "repeated", "must be given once"))
+            query.pop(name)
+    limit = query.get("limit")
+    if limit is not None:
+        if not (limit.isascii() and limit.isdigit() and 1 <= int(limit) <= import_jobs.PAGE_MAX):
+            errors.append(FieldError("limit", "invalid", f"must be a whole number from 1 to {import_jobs.PAGE_MAX}"))
+        else:
+            page["limit"] = int(limit)
+    cursor = query.get("cursor")
+    if cursor is not None:
+        if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 9):
+            errors.append(FieldError("cursor", "invalid", "must be a next_cursor from an earlier page"))
+        else:
+            page["after"] = int(cursor)
+    outcome = query.get("outcome")
+    if outcome is not None:
+        if outcome not in OUTCOME_FILTERS:
+            errors.append(FieldError("outcome", "invalid", "must be one of " + ", ".join(OUTCOME_FILTERS)))
+        else:
+            page["outcome"] = outcome
+    if errors:
+        raise validation_failed(errors)
+    return page

@@ -1,5 +1,5 @@
 -- Queries on campaigns: /v1/campaigns (scope admin), and what claims need. The work is done by the functions of
--- sql/migrations/0008_campaigns.sql, which the CLI and the psql scripts in sql/admin/ call as well.
+-- sql/migrations/0009_campaigns.sql, which the CLI and the psql scripts in sql/admin/ call as well.
 
 -- name: campaign_list :many
 -- An account's campaigns as the API shows them, in creation order.
@@ -44,3 +44,7 @@ ORDER BY w.n;
 -- name: campaign_release :one
 -- Releases the account's leads held over a campaign's daily cap as far as today's caps allow (l2i_campaign_release).
 SELECT l2i_campaign_release(%(account_id)s::uuid, %(now)s::timestamptz) AS released;
+
+-- name: key_default_campaign :one
+-- A key's default campaign (an import job runs after its request, with the key's id only).
+SELECT default_campaign_id FROM api_keys WHERE id = %(api_key_id)s;

@@ -1,4 +1,4 @@
--- 0008_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
+-- 0009_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
 --
 -- Why: one account runs several calling operations (auto insurance, solar, Medicare), each with its own voice
 -- agent, the fields it cannot work without, the states it is licensed in, its own hours inside the legal window,
@@ -79,7 +79,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0008 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0009 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -278,7 +278,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0008), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0009), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
