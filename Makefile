@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test db db-up migrate fuzz bench clean
+.PHONY: help run test db db-up migrate fuzz compliance bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drop
 
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
+
+compliance: $(BIN)/.installed-test db-up ## compare the calling rules with the oracle: every 5 minutes of 2027-2028, more leads
+	L2I_ORACLE=full $(BIN)/python -m pytest tests/test_calling_oracle.py tests/test_calling_window.py tests/test_compliance.py $(PYTEST_ARGS)
 
 # `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
 SOAK ?= 60

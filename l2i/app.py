@@ -40,7 +40,8 @@ def _json_default(value):
 
 
 def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
-    """clock: the dialing resources' time, None = the database's now(); tests pass a fixed instant."""
+    """clock: the time of intake's calling window and of the dialing resources, None = the database's now();
+    tests pass a fixed instant."""
     app = falcon.App(middleware=[RequestContext(), Auth(pool)])
     json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=_json_default,
                                                                     separators=(",", ":")))
@@ -50,7 +51,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(pool))
     app.add_route("/v1/openapi.json", OpenAPI())
-    app.add_route("/v1/leads", LeadsCollection(pool, config))
+    app.add_route("/v1/leads", LeadsCollection(pool, config, clock))
     imports = LeadsImport(pool, config)
     app.add_route("/v1/leads/import", imports)  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))

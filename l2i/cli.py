@@ -103,10 +103,11 @@ def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
 
 def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
-    unknown = sorted(set(scopes) - {"write", "read", "dial", "admin"})
+    unknown = sorted(set(scopes) - {"write", "read", "dial", "admin", "suppressions"})
     if not scopes or unknown:
         raise SystemExit("l2i: --scopes takes write and/or read, dial for dialers, admin for managing sources and "
-                         f"campaigns, comma-separated (not {raw!r})")
+                         "campaigns, suppressions for managing the suppression list, comma-separated "
+                         f"(not {raw!r})")
     return ",".join(scopes)
 
 
@@ -135,7 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     key = commands.add_parser("key", help="API keys").add_subparsers(dest="action", required=True)
     k = key.add_parser("create", help="create a key; prints it last (it is shown only this once)")
     k.add_argument("account_id")
-    k.add_argument("--scopes", required=True, type=_scopes, help="write, read, dial and/or admin, comma-separated")
+    k.add_argument("--scopes", required=True, type=_scopes,
+                   help="write, read, dial, admin and/or suppressions (list and remove suppressed numbers), "
+                        "comma-separated")
     k.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
     k.add_argument("--name", default=None, help="a label for the key")
     k.add_argument("--campaign", default=None, help="the key's default campaign (code or name), for leads naming none")
@@ -185,6 +188,24 @@ def main(argv: list[str] | None = None) -> int:
         cp = campaign.add_parser(action, help=text)
         cp.add_argument("account_id")
         cp.add_argument("campaign", help="its code (or name)")
+    rules = commands.add_parser("rules", help="calling rules").add_subparsers(dest="action", required=True)
+    rs = rules.add_parser("show", help="the rule of a state in force at a time: window, clock, cap, banned days, "
+                                       "blackouts, citation")
+    rs.add_argument("state")
+    rs.add_argument("--at", default="", help="an ISO 8601 time with its offset (default: now)")
+    blackout = commands.add_parser("blackout", help="emergency blackouts (no calls into a state for a while)")
+    blackout = blackout.add_subparsers(dest="action", required=True)
+    ba = blackout.add_parser("add", help="declare a blackout of a state; prints it")
+    ba.add_argument("state")
+    ba.add_argument("--until", required=True, help="when it ends: an ISO 8601 time with its offset")
+    ba.add_argument("--from", dest="starts", default="", help="when it starts (default: now)")
+    ba.add_argument("--reason", required=True, help="the declaration it follows, e.g. the proclamation")
+    ba.add_argument("--counties", default="", help="comma-separated, for the record (the whole state is held)")
+    bl = blackout.add_parser("list", help="blackouts not over yet")
+    bl.add_argument("state", nargs="?", default="")
+    bl.add_argument("--all", action="store_true", help="past ones too")
+    be = blackout.add_parser("end", help="end a blackout now and release the leads that waited for it")
+    be.add_argument("id", type=int)
     lead = commands.add_parser("lead", help="leads").add_subparsers(dest="action", required=True)
     lf = lead.add_parser("find", help="an account's leads for one number, newest first")
     lf.add_argument("account_id")
@@ -248,7 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         print("l2i: no such account", file=sys.stderr)
     except psycopg.errors.UniqueViolation as exc:
         print(f"l2i: {exc.diag.message_detail or exc.diag.message_primary}", file=sys.stderr)
-    except (psycopg.errors.CheckViolation, psycopg.errors.InvalidParameterValue) as exc:
+    except (psycopg.errors.CheckViolation, psycopg.errors.InvalidParameterValue,
+            psycopg.errors.InvalidDatetimeFormat, psycopg.errors.DatetimeFieldOverflow) as exc:
         print(f"l2i: {exc.diag.message_primary}", file=sys.stderr)
     except psycopg.OperationalError as exc:
         print(f"l2i: cannot reach the database: {str(exc).strip().splitlines()[0]}", file=sys.stderr)
@@ -404,7 +426,30 @@ def _dispatch(args, url: str) -> int:
     elif args.command == "unsuppress":
         rows = run_admin(url, "unsuppress", account_id=args.account_id, phones=_phones(args.phones))
         for row in rows:
-            print(f"{row['phone']}\t{'removed' if row['removed'] else 'was not suppressed'}")
+            state = ("removed" if row["removed"] else
+                     "opted out: only sql/admin/opt_out_remove.sql removes it" if row["opted_out"] else
+                     "was not suppressed")
+            print(f"{row['phone']}\t{state}")
+    elif args.command == "rules":
+        rows = run_admin(url, "rules_show", state=args.state, at=args.at)
+        if not rows:
+            print(f"l2i: no calling rule for {args.state!r}", file=sys.stderr)
+            return 1
+        for name, value in rows[0].items():
+            print(f"{name}: {'' if value is None else value}")
+    elif args.command == "blackout" and args.action == "add":
+        _table(run_admin(url, "blackout_add", state=args.state, until=args.until, reason=args.reason,
+                         **{"from": args.starts}, counties=args.counties),
+               ("id", "state", "counties", "starts_at", "ends_at", "reason", "created_by"))
+    elif args.command == "blackout" and args.action == "list":
+        _table(run_admin(url, "blackout_list", state=args.state, all="yes" if args.all else ""),
+               ("id", "state", "counties", "starts_at", "ends_at", "reason", "created_by", "ended_at"))
+    elif args.command == "blackout" and args.action == "end":
+        rows = run_admin(url, "blackout_end", id=str(args.id))
+        if not rows:
+            print("l2i: no such blackout", file=sys.stderr)
+            return 1
+        _table(rows, ("id", "state", "starts_at", "ends_at", "ended_at", "reason", "released"))
     elif args.command == "postback-token" and args.action == "create":
         if args.rate_limit is not None and args.rate_limit < 1:
             raise SystemExit("l2i: --rate-limit must be at least 1")

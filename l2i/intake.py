@@ -2,7 +2,8 @@
 
 Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
 one transaction (sql/queries/leads.sql, lead_intake): the campaign and its checks, suppression, the 30-day
-dedupe, the calling window, the campaign's daily cap and the dial queue.
+dedupe, the calling window (of the address state and the area code's state, within the campaign's hours), the
+attempt caps, the campaign's daily cap and the dial queue.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from psycopg.types.json import Jsonb
 from l2i import sql
 from l2i.errors import FieldError
 from l2i.fields import LeadInput, ValidationError, parse_timestamp
+from l2i.states import ALL_US_ZONES
 
 _REFUSED = {
     "required": ("required", "No matching campaign: this account has campaigns, so a lead must name one "
@@ -47,7 +49,8 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
 
 
 def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
-           consent_origin: dict | None = None, test: bool = False, default_campaign_id=None) -> dict[str, Any]:
+           consent_origin: dict | None = None, test: bool = False, default_campaign_id=None,
+           now: datetime | None = None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
     (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused (nothing
     stored). `hold`: reasons the caller already has to hold the lead (a CSV row's do-not-call column:
@@ -57,7 +60,8 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
     source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
     transaction that is rolled back, so nothing is stored (a platform's "send test" button).
     default_campaign_id: the key's default campaign, for a lead that names none. (A source's default campaign
-    is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)"""
+    is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)
+    now: the instant the gates decide at (None: the database clock, as the service runs)."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
@@ -65,15 +69,21 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
         consent["origin"] = consent_origin
     if not phone.us:
         reasons.append("not_us_number")
-    state = lead.columns["state"]
+    # Every state whose rules apply: the address state and the area code's state (FL, OK, CT and OR presume a
+    # number with their area code is in-state); the window is the strictest of them, in every zone of each.
+    states = list(dict.fromkeys(s for s in (lead.columns["state"], phone.area_state) if s))
+    area_zones = list(phone.area_zones)
+    if phone.us and not area_zones and not states:
+        area_zones = list(ALL_US_ZONES)  # an area code that names no place: every US zone (fail safe)
     params = {
         **lead.columns,
         "account_id": account_id,
         "api_key_id": api_key_id,
         "source_id": source_id,
+        "now": now,
         "phone": phone.e164,
-        "area_zones": list(phone.area_zones),
-        "call_state": state or phone.area_state,
+        "area_zones": area_zones,
+        "states": states,
         "reasons": reasons,
         "campaign": lead.campaign,
         "default_campaign_id": default_campaign_id,

@@ -43,8 +43,9 @@ class RequestContext:
 
 
 class Auth:
-    """Resources declare `scopes = {"POST": "write", ...}`; their responders get `req.context.key` (id,
-    account_id, prefix, scopes, rate_limit) once the key is valid, has the scope and is within its limit.
+    """Resources declare `scopes = {"POST": "write", ...}` (or a tuple: any one of those scopes); their responders
+    get `req.context.key` (id, account_id, prefix, scopes, rate_limit) once the key is valid, has the scope and is
+    within its limit.
     Every authenticated response carries X-RateLimit-Limit/Remaining/Reset."""
 
     def __init__(self, pool):

@@ -87,7 +87,9 @@ def document() -> dict:
             "custom": {"type": "object"},
             "extra": {"type": "object"},
             "gates": {"type": "object", "description": "What each intake gate decided: phone, suppression, "
-                      "dedupe, consent and calling_window (zones, state, not_before: the earliest legal call)."},
+                      "dedupe, consent and calling_window (zones; states: the address state and the area code's; "
+                      "rules: each state's rule row used, with effective_from and citation; not_before: the "
+                      "earliest legal call)."},
             "queue": {"type": ["object", "null"], "properties": {
                 "not_before": {"type": "string", "format": "date-time"},
                 "enqueued_at": {"type": "string", "format": "date-time"},
@@ -643,7 +645,8 @@ def _dialing_schemas() -> dict:
                                     "call_id": text}},
         "LeadEvent": {"type": "object", "required": ["type", "at"], "properties": {
             "type": {"type": "string", "enum": ["claimed", "lease_expired", *OUTCOMES, "removed", "requeued",
-                                                "expired", "suppressed", "dnc", "consent_expired", "released"]},
+                                                "expired", "suppressed", "dnc", "consent_expired", "deferred",
+                                                "released"]},
             "at": when, "from_status": text, "to_status": text, "detail": {"type": "object"}}},
         "Suppression": {"type": "object", "required": ["phone", "created_at"], "properties": {
             "phone": {"type": "string"}, "reason": text, "created_at": when, "added": {"type": "boolean"}}},
@@ -742,7 +745,8 @@ def _dialing_paths() -> dict:
         "/v1/suppressions": {
             "post": {
                 "operationId": "suppressNumber",
-                "summary": "Put a number on the account's suppression list (scope write); pulls its queued leads.",
+                "summary": "Put a number on the account's suppression list (scope write or suppressions); pulls its "
+                           "queued leads. Reason opted_out protects the entry.",
                 "security": [{"bearer": []}],
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": {"type": "object", "required": ["phone"],
@@ -754,7 +758,7 @@ def _dialing_paths() -> dict:
                               **body_errors, "422": invalid, **_AUTH_ERRORS}},
             "get": {
                 "operationId": "listSuppressions",
-                "summary": "The account's suppression list, in number order (scope write).",
+                "summary": "The account's suppression list, in number order (scope suppressions).",
                 "security": [{"bearer": []}],
                 "parameters": [
                     {"name": "limit", "in": "query", "required": False,
@@ -766,12 +770,16 @@ def _dialing_paths() -> dict:
                     "next_cursor": {"type": ["string", "null"]}}}), "422": invalid, **_AUTH_ERRORS}}},
         "/v1/suppressions/{phone}": {"delete": {
             "operationId": "unsuppressNumber",
-            "summary": "Take a number off the suppression list (scope write). Its held leads stay held.",
+            "summary": "Take a number off the suppression list (scope suppressions). Its held leads stay held. An "
+                       "opted-out number cannot be taken off over the API (409 opted_out_protected).",
             "security": [{"bearer": []}],
             "parameters": [{"name": "phone", "in": "path", "required": True, "schema": {"type": "string"},
                             "description": "Any format; + as %2B."}],
             "responses": {"204": {"description": "Removed.", "headers": _RATE_HEADERS},
-                          "404": _error("Not on the list.", _RATE_HEADERS), "422": invalid, **_AUTH_ERRORS}}},
+                          "404": _error("Not on the list.", _RATE_HEADERS),
+                          "409": _error("The number opted out (opted_out_protected): only an operator's "
+                                        "sql/admin/opt_out_remove.sql takes it off.", _RATE_HEADERS),
+                          "422": invalid, **_AUTH_ERRORS}}},
     }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import phonenumbers
 from phonenumbers import geocoder, timezone
 
-from l2i.states import ALL_US_ZONES, CODE_BY_NAME, STATES, US_REGIONS
+from l2i.states import CODE_BY_NAME, STATES, TERRITORY_ZONES, US_REGIONS
 
 # Digits and the punctuation people type around them; anything else (letters, extensions) is not a phone.
 _ALLOWED = re.compile(r"^\+?[0-9 ()./\-]+$")
@@ -31,9 +31,9 @@ class Phone:
     e164: str
     region: str | None  # phonenumbers region code, None when the number belongs to no assigned area code
     us: bool  # callable under US rules (US, territories, or +1 with an unassigned area code)
-    area_zones: tuple[str, ...]  # zones of a US area code; every US zone when it names none (fail safe);
-    # empty for a non-US number, which is held anyway and gets no calling window
-    area_state: str | None  # state of the area code, when the geocoder names one
+    area_zones: tuple[str, ...]  # zones of a US area code; empty when it names none (intake then falls back to
+    # every zone of the lead's states, or every US zone) and for a non-US number, which is held anyway
+    area_state: str | None  # state (or territory) of the area code, when the geocoder names one
 
 
 def normalize(raw: str) -> Phone:
@@ -59,7 +59,9 @@ def normalize(raw: str) -> Phone:
     us = number.country_code == 1 and (region is None or region in US_REGIONS)
     if not us:
         return Phone(e164, region, False, (), None)
-    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown") or ALL_US_ZONES
+    if region in TERRITORY_ZONES:
+        return Phone(e164, region, True, TERRITORY_ZONES[region], region)
+    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown")
     return Phone(e164, region, True, zones, _state_of(number))
 
 

@@ -13,7 +13,7 @@ STATES = {
     "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee", "TX": "Texas",
     "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington", "WV": "West Virginia",
     "WI": "Wisconsin", "WY": "Wyoming",
-    # Territories: US law applies; no state rule rows, so the federal window alone.
+    # Territories: inside the TCPA and the NANP; their calling_rules rows hold the federal window.
     "PR": "Puerto Rico", "VI": "U.S. Virgin Islands", "GU": "Guam", "AS": "American Samoa",
     "MP": "Northern Mariana Islands",
 }
@@ -29,3 +29,9 @@ ALL_US_ZONES = (
     "America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles",
     "America/Anchorage", "Pacific/Honolulu",
 )
+
+# The territories' zones, for numbers whose area code the phonenumbers library gives no zone (American Samoa).
+TERRITORY_ZONES = {
+    "PR": ("America/Puerto_Rico",), "VI": ("America/St_Thomas",), "GU": ("Pacific/Guam",),
+    "MP": ("Pacific/Saipan",), "AS": ("Pacific/Pago_Pago",),
+}

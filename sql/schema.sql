@@ -48,7 +48,7 @@ CREATE TABLE api_keys (
     CONSTRAINT api_keys_pkey PRIMARY KEY (id),
     CONSTRAINT api_keys_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
     CONSTRAINT api_keys_key_hash_key UNIQUE (key_hash),
-    CONSTRAINT api_keys_scopes_check CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['write', 'read', 'dial', 'admin']::text[]),
+    CONSTRAINT api_keys_scopes_check CHECK (cardinality(scopes) > 0 AND scopes <@ ARRAY['write', 'read', 'dial', 'admin', 'suppressions']::text[]),
     CONSTRAINT api_keys_rate_limit_check CHECK (rate_limit BETWEEN 1 AND 1000000)
 );
 CREATE INDEX api_keys_account_id_idx ON api_keys (account_id);
@@ -211,7 +211,6 @@ CREATE TABLE dial_queue (
     lead_id      uuid        NOT NULL,
     account_id   uuid        NOT NULL,
     phone        text        NOT NULL,
-    state        text,
     zones        text[]      NOT NULL,
     priority     smallint    NOT NULL DEFAULT 0,
     not_before   timestamptz NOT NULL,
@@ -219,6 +218,7 @@ CREATE TABLE dial_queue (
     expires_at   timestamptz,
     leased_until timestamptz,
     lease_id     uuid,
+    states       text[]      NOT NULL DEFAULT '{}',
     campaign_id  uuid,
     campaign_priority smallint NOT NULL DEFAULT 0,
     CONSTRAINT dial_queue_pkey PRIMARY KEY (lead_id),
@@ -249,6 +249,8 @@ COMMENT ON TABLE dial_queue IS
 COMMENT ON COLUMN dial_queue.campaign_priority IS 'The campaign''s priority (kept in step by l2i_campaign_update).';
 COMMENT ON COLUMN dial_queue.leased_until IS 'While dialing: when the lease runs out and the lead goes back.';
 COMMENT ON COLUMN dial_queue.lease_id IS 'While dialing: the claim_id handed to the dialer with the lead.';
+COMMENT ON COLUMN dial_queue.states IS
+    'Every state whose calling rules apply to the lead (its address state and its area code''s state).';
 
 -- Event history: every move of a lead after intake, with its time (GET /v1/leads/{id} shows it).
 CREATE TABLE lead_events (
@@ -266,12 +268,13 @@ CREATE TABLE lead_events (
     CONSTRAINT lead_events_type_check CHECK (type IN (
         'claimed', 'lease_expired', 'no_answer', 'busy', 'voicemail', 'not_interested', 'not_qualified',
         'wrong_number', 'qualified', 'transferred', 'opted_out', 'removed', 'requeued', 'expired', 'suppressed',
-        'dnc', 'consent_expired', 'released'))
+        'dnc', 'consent_expired', 'deferred', 'released'))
 );
 CREATE INDEX lead_events_lead_idx ON lead_events (lead_id, id);
 COMMENT ON TABLE lead_events IS 'What happened to each lead after intake: claims, outcomes, holds, removal, requeues.';
 COMMENT ON COLUMN lead_events.type IS 'The outcome reported, or claimed, lease_expired, removed, requeued, expired, '
-    'suppressed, dnc, consent_expired, released (from campaign_cap).';
+    'suppressed, dnc, consent_expired, deferred (an attempt cap moved the next call), released (from '
+    'campaign_cap).';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Transfers: one per transferred lead, the record later postbacks attach revenue to.
@@ -339,10 +342,69 @@ LANGUAGE sql AS $$
     RETURNING k.id, k.prefix, k.revoked_at
 $$;
 
--- Adds numbers (any format l2i_e164 accepts) to an account's suppression list; returns each with whether it
--- was added now. A number that cannot be normalized raises an error and adds nothing. Also pulls the account's
--- queued (not in-call) leads with those numbers: they become ineligible with reason `suppressed`.
-CREATE FUNCTION l2i_suppress(p_account_id uuid, p_phones text[], p_reason text DEFAULT NULL)
+-- Protected opt-outs. Managing the suppression list (listing it, taking numbers off) needs the `suppressions`
+-- scope, never implied by `write` (which lead vendors and forms hold; it may still add numbers). An entry with
+-- reason opted_out (an opted_out outcome, or a consumer's request sent with that reason) cannot be taken off
+-- over the API at all: only sql/admin/opt_out_remove.sql (l2i_opt_out_remove) does it, saying who and why. Every
+-- change of the list is a row of suppression_events, written by a trigger, whatever made the change.
+CREATE TABLE suppression_events (
+    id          bigint      GENERATED ALWAYS AS IDENTITY,
+    account_id  uuid        NOT NULL,
+    phone       text        NOT NULL,
+    type        text        NOT NULL,
+    reason      text,
+    at          timestamptz NOT NULL DEFAULT now(),
+    api_key_id  uuid,
+    operator    text,
+    why         text,
+    db_user     text        NOT NULL DEFAULT session_user,
+    CONSTRAINT suppression_events_pkey PRIMARY KEY (id),
+    CONSTRAINT suppression_events_type_check CHECK (type IN ('added', 'opted_out', 'removed'))
+);
+CREATE INDEX suppression_events_account_phone_idx ON suppression_events (account_id, phone, id);
+COMMENT ON TABLE suppression_events IS
+    'Every change of a suppression list: added, opted_out (an entry became protected), removed; with the API key '
+    'or the operator (and database user) that made it, when, and why (an opted_out removal must say).';
+CREATE FUNCTION l2i_suppressions_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.reason = 'opted_out' AND (TG_OP = 'DELETE' OR NEW.reason IS DISTINCT FROM 'opted_out')
+       AND coalesce(current_setting('l2i.opt_out_removal', true), '') <> 'on' THEN
+        RAISE EXCEPTION 'number % opted out: only sql/admin/opt_out_remove.sql takes it off (who, why)', OLD.phone
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'suppressions_opted_out_protected',
+                  TABLE = 'suppressions';
+    END IF;
+    RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+END
+$$;
+CREATE TRIGGER suppressions_opted_out_protected BEFORE DELETE OR UPDATE ON suppressions
+    FOR EACH ROW EXECUTE FUNCTION l2i_suppressions_guard();
+
+CREATE FUNCTION l2i_suppressions_log() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_row suppressions := CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;
+BEGIN
+    IF TG_OP = 'UPDATE' AND NEW.reason IS NOT DISTINCT FROM OLD.reason THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO suppression_events (account_id, phone, type, reason, api_key_id, operator, why)
+    VALUES (v_row.account_id, v_row.phone,
+            CASE WHEN TG_OP = 'DELETE' THEN 'removed' WHEN v_row.reason = 'opted_out' THEN 'opted_out'
+                 ELSE 'added' END,
+            v_row.reason, nullif(current_setting('l2i.api_key_id', true), '')::uuid,
+            nullif(current_setting('l2i.operator', true), ''), nullif(current_setting('l2i.why', true), ''));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER suppressions_log AFTER INSERT OR DELETE OR UPDATE OF reason ON suppressions
+    FOR EACH ROW EXECUTE FUNCTION l2i_suppressions_log();
+
+-- Adds numbers (any format l2i_e164 accepts) to an account's suppression list and pulls the account's queued
+-- (not in-call) leads with those numbers; returns each number with whether it was added now. A number already
+-- there with another reason becomes protected when the new reason is opted_out. p_api_key_id: the key that asked.
+CREATE FUNCTION l2i_suppress(p_account_id uuid, p_phones text[], p_reason text DEFAULT NULL,
+                             p_api_key_id uuid DEFAULT NULL)
 RETURNS TABLE (phone text, added boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -352,6 +414,7 @@ BEGIN
     IF FOUND THEN
         RAISE EXCEPTION 'not a phone number: %', v_bad USING ERRCODE = '22023';
     END IF;
+    PERFORM set_config('l2i.api_key_id', coalesce(p_api_key_id::text, ''), true);
     WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS e164 FROM unnest(p_phones) AS p),
          pulled AS (DELETE FROM dial_queue AS q USING wanted AS w
                     WHERE q.account_id = p_account_id AND q.phone = w.e164 AND q.leased_until IS NULL
@@ -364,43 +427,87 @@ BEGIN
            jsonb_strip_nulls(jsonb_build_object('reason', p_reason))
     FROM held;
     RETURN QUERY
-    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS phone FROM unnest(p_phones) AS p),
+    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS e164 FROM unnest(p_phones) AS p),
          ins AS (INSERT INTO suppressions AS s (account_id, phone, reason)
-                 SELECT p_account_id, w.phone, p_reason FROM wanted AS w
-                 ON CONFLICT ON CONSTRAINT suppressions_pkey DO NOTHING
-                 RETURNING s.phone)
-    SELECT w.phone, ins.phone IS NOT NULL FROM wanted AS w LEFT JOIN ins ON ins.phone = w.phone ORDER BY 1;
+                 SELECT p_account_id, w.e164, p_reason FROM wanted AS w
+                 ON CONFLICT ON CONSTRAINT suppressions_pkey DO UPDATE SET reason = excluded.reason
+                 WHERE excluded.reason = 'opted_out' AND s.reason IS DISTINCT FROM 'opted_out'
+                 RETURNING s.phone AS e164, (s.xmax = 0) AS inserted)
+    SELECT w.e164, coalesce(ins.inserted, false) FROM wanted AS w LEFT JOIN ins ON ins.e164 = w.e164 ORDER BY 1;
+    PERFORM set_config('l2i.api_key_id', '', true);
 END
 $$;
 
--- Removes numbers from an account's suppression list; returns each with whether it was there.
-CREATE FUNCTION l2i_unsuppress(p_account_id uuid, p_phones text[])
-RETURNS TABLE (phone text, removed boolean)
-LANGUAGE sql AS $$
-    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS phone FROM unnest(p_phones) AS p),
+-- Takes numbers off an account's suppression list, except opted_out ones; returns each number with whether it was
+-- removed and whether it stays because it opted out. p_api_key_id: the key that asked (recorded on the event).
+CREATE FUNCTION l2i_unsuppress(p_account_id uuid, p_phones text[], p_api_key_id uuid DEFAULT NULL)
+RETURNS TABLE (phone text, removed boolean, opted_out boolean)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('l2i.api_key_id', coalesce(p_api_key_id::text, ''), true);
+    RETURN QUERY
+    WITH wanted AS (SELECT DISTINCT l2i_e164(p) AS e164 FROM unnest(p_phones) AS p),
          del AS (DELETE FROM suppressions AS s USING wanted AS w
-                 WHERE s.account_id = p_account_id AND s.phone = w.phone
-                 RETURNING s.phone)
-    SELECT w.phone, del.phone IS NOT NULL FROM wanted AS w LEFT JOIN del ON del.phone = w.phone
-    WHERE w.phone IS NOT NULL ORDER BY 1
+                 WHERE s.account_id = p_account_id AND s.phone = w.e164 AND s.reason IS DISTINCT FROM 'opted_out'
+                 RETURNING s.phone AS e164)
+    SELECT w.e164, del.e164 IS NOT NULL,
+           EXISTS (SELECT 1 FROM suppressions AS s
+                   WHERE s.account_id = p_account_id AND s.phone = w.e164 AND s.reason = 'opted_out')
+    FROM wanted AS w LEFT JOIN del ON del.e164 = w.e164
+    WHERE w.e164 IS NOT NULL
+    ORDER BY 1;
+    PERFORM set_config('l2i.api_key_id', '', true);
+END
+$$;
+
+-- The only way to take an opted_out number off a suppression list (sql/admin/opt_out_remove.sql): the operator
+-- names themself and says why (e.g. the consumer gave new written consent on a date); both go on the event with
+-- the database user and the time. Returns the number and whether it was removed.
+CREATE FUNCTION l2i_opt_out_remove(p_account_id uuid, p_phone text, p_operator text, p_why text)
+RETURNS TABLE (phone text, removed boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_phone text := l2i_e164(p_phone);
+    v_removed boolean;
+BEGIN
+    IF v_phone IS NULL THEN
+        RAISE EXCEPTION 'not a phone number: %', p_phone USING ERRCODE = '22023';
+    END IF;
+    IF length(btrim(coalesce(p_operator, ''))) = 0 OR length(btrim(coalesce(p_why, ''))) = 0 THEN
+        RAISE EXCEPTION 'say who you are (operator) and why the opt-out is lifted (why)' USING ERRCODE = '22023';
+    END IF;
+    PERFORM set_config('l2i.opt_out_removal', 'on', true);
+    PERFORM set_config('l2i.operator', btrim(p_operator), true);
+    PERFORM set_config('l2i.why', btrim(p_why), true);
+    DELETE FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = v_phone AND s.reason = 'opted_out';
+    v_removed := FOUND;
+    PERFORM set_config('l2i.opt_out_removal', '', true);
+    PERFORM set_config('l2i.operator', '', true);
+    PERFORM set_config('l2i.why', '', true);
+    RETURN QUERY SELECT v_phone, v_removed;
+END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Calling rules (seeded by 0002_calling_rules.sql: sources there; the functions are PL/pgSQL since 0005).
+-- Calling rules (seeded by 0002_calling_rules.sql, reviewed and dated by 0009: sources there).
 CREATE TABLE calling_rules (
-    state           text        NOT NULL,
-    primary_tz      text        NOT NULL,
-    all_tzs         text[]      NOT NULL,
-    weekday_start   time        NOT NULL,
-    weekday_end     time        NOT NULL,
-    saturday_start  time        NOT NULL,
-    saturday_end    time        NOT NULL,
-    sunday_start    time        NULL,
-    sunday_end      time        NULL,
-    holidays_banned boolean     NOT NULL,
-    sources         text        NOT NULL,
-    updated_at      timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT calling_rules_pkey PRIMARY KEY (state),
+    state            text        NOT NULL,
+    primary_tz       text        NOT NULL,
+    all_tzs          text[]      NOT NULL,
+    weekday_start    time        NOT NULL,
+    weekday_end      time        NOT NULL,
+    saturday_start   time        NOT NULL,
+    saturday_end     time        NOT NULL,
+    sunday_start     time        NULL,
+    sunday_end       time        NULL,
+    holidays_banned  boolean     NOT NULL,
+    updated_at       timestamptz NOT NULL DEFAULT now(),
+    effective_from   date        NOT NULL,
+    citation         text        NOT NULL,
+    confidence       text        NOT NULL,
+    clock_utc_offset interval,
+    max_calls_24h    integer,
+    CONSTRAINT calling_rules_pkey PRIMARY KEY (state, effective_from),
     CONSTRAINT calling_rules_state_check CHECK (state ~ '^[A-Z]{2}$'),
     CONSTRAINT calling_rules_all_tzs_check
         CHECK (cardinality(all_tzs) > 0 AND array_position(all_tzs, NULL) IS NULL),
@@ -409,20 +516,29 @@ CREATE TABLE calling_rules (
     CONSTRAINT calling_rules_saturday_window_check CHECK (saturday_start < saturday_end),
     CONSTRAINT calling_rules_sunday_window_check CHECK (
         (sunday_start IS NULL AND sunday_end IS NULL)
-        OR (sunday_start IS NOT NULL AND sunday_end IS NOT NULL AND sunday_start < sunday_end))
+        OR (sunday_start IS NOT NULL AND sunday_end IS NOT NULL AND sunday_start < sunday_end)),
+    CONSTRAINT calling_rules_citation_check CHECK (length(btrim(citation)) > 0),
+    CONSTRAINT calling_rules_confidence_check CHECK (confidence IN ('high', 'medium', 'low')),
+    CONSTRAINT calling_rules_clock_utc_offset_check
+        CHECK (clock_utc_offset BETWEEN interval '-12 hours' AND interval '14 hours'),
+    CONSTRAINT calling_rules_max_calls_24h_check CHECK (max_calls_24h > 0)
 );
-
 COMMENT ON TABLE calling_rules IS
-    'Per-state calling windows (local time of the called party), one row per state plus DC. The federal '
-    'floor 08:00-21:00 (47 CFR 64.1200(c)(1)) always applies on top: a wider window here has no effect. '
-    'A state without a row (e.g. PR) gets the federal floor only. Windows are [start, end): end is not '
-    'allowed. Seeded from a PROVISIONAL compilation (2026-11-24); edit with psql and set updated_at.';
-COMMENT ON COLUMN calling_rules.state IS 'Two-letter USPS code (DC included).';
+    'Per-state calling windows, one row per state (DC and the territories included) and date it takes effect: '
+    'the row that applies on a local date is the one with the latest effective_from on or before it; older rows '
+    'stay for history. The federal floor 08:00-21:00 local (47 CFR 64.1200(c)(1)) always applies on top. '
+    'Windows are [start, end). Reviewed 2026-11-30 (0009); to change a rule, insert a row (README, Compliance).';
+COMMENT ON COLUMN calling_rules.confidence IS
+    'high = statute or regulation text read; medium = a secondary source quoting it; low = unconfirmed.';
+COMMENT ON COLUMN calling_rules.max_calls_24h IS
+    'At most this many call attempts (claims) to one number of an account in any 24 hours; NULL: no cap.';
 COMMENT ON COLUMN calling_rules.primary_tz IS 'IANA zone covering most of the state; one of all_tzs.';
+COMMENT ON COLUMN calling_rules.state IS 'Two-letter USPS code (DC and the territories PR, VI, GU, MP, AS included).';
 COMMENT ON COLUMN calling_rules.all_tzs IS
     'Every IANA zone a number in the state may be in. A lead with an unknown zone is callable only when '
     'legal in all of them.';
-COMMENT ON COLUMN calling_rules.weekday_start IS 'Monday-Friday window start, local time, inclusive.';
+COMMENT ON COLUMN calling_rules.weekday_start IS
+    'Monday-Friday window start, inclusive: local time of the called party, or on clock_utc_offset when set.';
 COMMENT ON COLUMN calling_rules.weekday_end IS 'Monday-Friday window end, local time, exclusive.';
 COMMENT ON COLUMN calling_rules.saturday_start IS 'Saturday window start, local time, inclusive.';
 COMMENT ON COLUMN calling_rules.saturday_end IS 'Saturday window end, local time, exclusive.';
@@ -430,49 +546,375 @@ COMMENT ON COLUMN calling_rules.sunday_start IS
     'Sunday window start, local time, inclusive. NULL (with sunday_end) = no calls on Sunday.';
 COMMENT ON COLUMN calling_rules.sunday_end IS
     'Sunday window end, local time, exclusive. NULL (with sunday_start) = no calls on Sunday.';
+COMMENT ON COLUMN calling_rules.updated_at IS 'When the row was last changed.';
 COMMENT ON COLUMN calling_rules.holidays_banned IS
-    'The state bans calls on its legal holidays; the banned days themselves are rows of calling_holidays.';
-COMMENT ON COLUMN calling_rules.sources IS
-    'Where the row comes from: FED = federal floor only; DC = dropcowboy.com/state-compliance (2025-11-01); '
-    'CP = clickpointsoftware.com calling-hours chart (2025-07); ST = usestello.com/compliance (2026-04-08). '
-    'Free text after the codes is a note.';
-COMMENT ON COLUMN calling_rules.updated_at IS 'When the row was last changed (set it by hand in an UPDATE).';
-
--- Generated once from state-calling-rules.csv (51 rows). CSV sunday: "allowed" = the weekday window,
--- "banned" = NULL/NULL, "HH:MM-HH:MM" = that window. CSV holidays_banned yes/no = true/false.
-
--- calling_holidays -------------------------------------------------------------------------------
+    'The state bans calls on its legal holidays: the days of calling_holiday_rules (any year) are banned. '
+    'Rows of calling_holidays (proclaimed days) are banned whatever this says.';
+COMMENT ON COLUMN calling_rules.effective_from IS
+    'First local date the row applies (2000-01-01: as first shipped, date unknown).';
+COMMENT ON COLUMN calling_rules.citation IS 'The statute or regulation the row comes from, and notes.';
+COMMENT ON COLUMN calling_rules.clock_utc_offset IS
+    'NULL: the windows are local time in each zone of the lead. Else the windows (and their days) are read on '
+    'a clock at this fixed UTC offset all year (Mississippi: -06:00, Central Standard Time).';
 
 CREATE TABLE calling_holidays (
     state text NOT NULL,
     day   date NOT NULL,
     name  text NOT NULL,
     CONSTRAINT calling_holidays_pkey PRIMARY KEY (state, day),
-    CONSTRAINT calling_holidays_state_fkey FOREIGN KEY (state) REFERENCES calling_rules (state)
+    CONSTRAINT calling_holidays_state_check CHECK (state ~ '^[A-Z]{2}$')
 );
-
-COMMENT ON TABLE calling_holidays IS
-    'Days (local date of the called party) on which no call may be made to a number in the state; every '
-    'row bans its whole day, whatever calling_rules.holidays_banned says. Seeded for holidays_banned '
-    'states with only the six holidays nearly all states observe (New Year, Memorial Day, Independence '
-    'Day, Labor Day, Thanksgiving, Christmas), 2025-2040, plus the observed Friday/Monday of a fixed-date '
-    'holiday on a weekend. Each state has its own longer list: operators add rows for the others.';
 COMMENT ON COLUMN calling_holidays.state IS 'State whose numbers may not be called that day.';
 COMMENT ON COLUMN calling_holidays.day IS 'The banned local date.';
-COMMENT ON COLUMN calling_holidays.name IS 'Holiday name; "(observed)" marks a moved weekend holiday.';
+COMMENT ON TABLE calling_holidays IS
+    'One-off banned days (local date of the called party), e.g. a holiday a governor proclaims: every row bans '
+    'its whole day for numbers of the state, whatever calling_rules.holidays_banned says. Recurring holidays are '
+    'rules: calling_holiday_rules.';
+COMMENT ON COLUMN calling_holidays.name IS 'What the day is (and who proclaimed it).';
 
--- Conservative: for a fixed-date holiday on Saturday both Saturday and the Friday before are banned,
--- on Sunday both Sunday and the Monday after (Alabama moves Sat->Fri and Sun->Mon, Mississippi
--- Sun->Mon; other states vary). New Year's Day on a Saturday bans Dec 31 of the year before.
+CREATE TABLE calling_holiday_rules (
+    state           text     NOT NULL,
+    name            text     NOT NULL,
+    kind            text     NOT NULL,
+    month           smallint,
+    day             smallint,
+    weekday         smallint,
+    easter_offset   smallint,
+    observed        text     NOT NULL DEFAULT 'none',
+    even_years_only boolean  NOT NULL DEFAULT false,
+    first_year      integer,
+    citation        text     NOT NULL,
+    confidence      text     NOT NULL,
+    CONSTRAINT calling_holiday_rules_pkey PRIMARY KEY (state, name),
+    CONSTRAINT calling_holiday_rules_state_check CHECK (state ~ '^[A-Z]{2}$'),
+    CONSTRAINT calling_holiday_rules_kind_check CHECK (
+        (kind = 'fixed' AND month IS NOT NULL AND day IS NOT NULL AND weekday IS NULL AND easter_offset IS NULL)
+        OR (kind = 'weekday' AND month IS NOT NULL AND day IS NOT NULL AND weekday BETWEEN 1 AND 7
+            AND easter_offset IS NULL)
+        OR (kind = 'easter' AND month IS NULL AND day IS NULL AND weekday IS NULL
+            AND easter_offset BETWEEN -100 AND 100)),
+    CONSTRAINT calling_holiday_rules_date_check CHECK (
+        month BETWEEN 1 AND 12
+        AND day BETWEEN 1 AND CASE WHEN month = 2 THEN 28 WHEN month IN (4, 6, 9, 11) THEN 30 ELSE 31 END),
+    CONSTRAINT calling_holiday_rules_observed_check CHECK (
+        observed IN ('none', 'sat_fri_sun_mon', 'sun_mon', 'monday') AND (kind = 'fixed' OR observed = 'none')),
+    CONSTRAINT calling_holiday_rules_confidence_check CHECK (confidence IN ('high', 'medium', 'low'))
+);
+COMMENT ON TABLE calling_holiday_rules IS
+    'Each state''s banned holidays as rules, computed for any year by l2i_holiday_days(); they ban calls while '
+    'the state''s calling_rules row has holidays_banned. Kinds: fixed (month/day), weekday (first ISO weekday on '
+    'or after month/day), easter (Easter Sunday + easter_offset days). See 0009 for the sources.';
+COMMENT ON COLUMN calling_holiday_rules.observed IS
+    'fixed days only: none, sat_fri_sun_mon, sun_mon, or monday (Tue-Fri -> Monday before, Sat/Sun -> Monday '
+    'after). The observed day is banned as well as the day itself.';
+COMMENT ON COLUMN calling_holiday_rules.even_years_only IS 'The day exists only in even years (an election day).';
+COMMENT ON COLUMN calling_holiday_rules.first_year IS 'The first year the holiday is banned; NULL: every year.';
 
--- functions --------------------------------------------------------------------------------------
+-- Easter Sunday (Gregorian calendar) of a year: the anonymous Gregorian algorithm (Meeus/Jones/Butcher).
+CREATE FUNCTION l2i_easter(p_year integer) RETURNS date
+LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    a integer := p_year % 19;
+    b integer := p_year / 100;
+    c integer := p_year % 100;
+    h integer;
+    l integer;
+    m integer;
+BEGIN
+    h := (19 * a + b - b / 4 - (b - (b + 8) / 25 + 1) / 3 + 15) % 30;
+    l := (32 + 2 * (b % 4) + 2 * (c / 4) - h - c % 4) % 7;
+    m := (a + 11 * h + 22 * l) / 451;
+    RETURN make_date(p_year, (h + l - 7 * m + 114) / 31, (h + l - 7 * m + 114) % 31 + 1);
+END
+$$;
+COMMENT ON FUNCTION l2i_easter(integer) IS 'Easter Sunday of a year (Gregorian; anonymous algorithm).';
 
--- True iff p_at is a legal calling instant in EVERY zone of p_zones: for each zone, the local time
--- of p_at is inside [08:00, 21:00) (federal floor) and, when p_state has a calling_rules row, inside
--- that state's window for the local day of week (Sunday NULL = banned) and the local date is not a
--- calling_holidays day of the state. p_state is compared upper-cased; NULL or without a row (e.g. PR)
--- = federal floor only. Fails closed: NULL/empty p_zones, a NULL zone or a NULL p_at give false.
--- An unknown zone name raises an error (invalid_parameter_value) rather than guessing.
+-- The day a holiday rule names in a year, and how many days its observance moves it (0: not moved). Plain SQL
+-- expressions, so that PostgreSQL inlines them into the queries that use them.
+CREATE FUNCTION l2i_holiday_rule_day(p_kind text, p_month integer, p_day integer, p_weekday integer,
+                                     p_easter_offset integer, p_year integer) RETURNS date
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE p_kind
+               WHEN 'fixed' THEN make_date(p_year, p_month, p_day)
+               WHEN 'weekday' THEN make_date(p_year, p_month, p_day)
+                   + (p_weekday - extract(isodow FROM make_date(p_year, p_month, p_day))::integer + 7) % 7
+               WHEN 'easter' THEN l2i_easter(p_year) + p_easter_offset
+           END
+$$;
+COMMENT ON FUNCTION l2i_holiday_rule_day(text, integer, integer, integer, integer, integer) IS
+    'The day a calling_holiday_rules row names in a year (before any observance shift).';
+
+CREATE FUNCTION l2i_holiday_shift(p_observed text, p_day date) RETURNS integer
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    -- by ISO day of week (Monday first); p_day appears once so that the function is inlined
+    SELECT (CASE p_observed
+                WHEN 'sat_fri_sun_mon' THEN ARRAY[0, 0, 0, 0, 0, -1, 1]
+                WHEN 'sun_mon' THEN ARRAY[0, 0, 0, 0, 0, 0, 1]
+                WHEN 'monday' THEN ARRAY[0, -1, -2, -3, -4, 2, 1]
+                ELSE ARRAY[0, 0, 0, 0, 0, 0, 0]
+            END)[extract(isodow FROM p_day)::integer]
+$$;
+COMMENT ON FUNCTION l2i_holiday_shift(text, date) IS
+    'Days an observance rule moves a holiday that falls on p_day (0: not moved).';
+
+-- The banned days of a state between two local dates (inclusive), for any years: the days of its holiday rules
+-- and their observed days (by_rule true: banned while the state's rule has holidays_banned), and its one-off
+-- calling_holidays rows (by_rule false: always banned). Sorted by day.
+CREATE FUNCTION l2i_holiday_days(p_state text, p_from date, p_to date)
+RETURNS TABLE (day date, name text, by_rule boolean)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT o.day, o.name, o.by_rule
+    FROM (SELECT a.day + s.shift AS day, r.name || CASE WHEN s.shift <> 0 THEN ' (observed)' ELSE '' END AS name,
+                 true AS by_rule
+          FROM calling_holiday_rules AS r
+          CROSS JOIN generate_series(extract(year FROM p_from - 7)::integer,
+                                     extract(year FROM p_to + 7)::integer) AS y(year)
+          CROSS JOIN LATERAL (SELECT l2i_holiday_rule_day(r.kind, r.month, r.day, r.weekday, r.easter_offset, y.year)
+                              AS day) AS a
+          CROSS JOIN LATERAL (SELECT 0 AS shift UNION SELECT l2i_holiday_shift(r.observed, a.day)) AS s
+          WHERE r.state = upper(p_state)
+            AND (r.first_year IS NULL OR y.year >= r.first_year)
+            AND (NOT r.even_years_only OR y.year % 2 = 0)
+          UNION ALL
+          SELECT h.day, h.name, false
+          FROM calling_holidays AS h
+          WHERE h.state = upper(p_state)) AS o
+    WHERE o.day BETWEEN p_from AND p_to
+    ORDER BY o.day, o.name
+$$;
+COMMENT ON FUNCTION l2i_holiday_days(text, date, date) IS
+    'Banned days of a state between two local dates, any year: holiday rules (by_rule) and one-off rows.';
+
+-- Whether a local date is a day of a state's holiday rules or their observed days (the by_rule days of
+-- l2i_holiday_days), with one index lookup and arithmetic, for l2i_call_allowed.
+CREATE FUNCTION l2i_is_rule_holiday(p_state text, p_day date) RETURNS boolean
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_year integer := extract(year FROM p_day)::integer;
+    v_month integer := extract(month FROM p_day)::integer;
+BEGIN
+    -- A fixed or weekday rule's day, observed or not, is at most 6 days after its month/day and 3 before: only
+    -- rules of this month and the months next to it can match (and the next or last year's in January and
+    -- December). Easter-relative rules are always computed.
+    RETURN (EXISTS (
+               SELECT 1
+               FROM calling_holiday_rules AS r
+               CROSS JOIN LATERAL (SELECT v_year AS year
+                                   UNION ALL SELECT v_year + 1 WHERE v_month = 12
+                                   UNION ALL SELECT v_year - 1 WHERE v_month = 1) AS y
+               CROSS JOIN LATERAL (SELECT l2i_holiday_rule_day(r.kind, r.month, r.day, r.weekday, r.easter_offset,
+                                                               y.year) AS day) AS a
+               WHERE r.state = p_state
+                 AND (r.kind = 'easter' OR abs(r.month - v_month) IN (0, 1, 11))
+                 AND (r.first_year IS NULL OR y.year >= r.first_year)
+                 AND (NOT r.even_years_only OR y.year % 2 = 0)
+                 AND (a.day = p_day OR a.day + l2i_holiday_shift(r.observed, a.day) = p_day)));
+END
+$$;
+COMMENT ON FUNCTION l2i_is_rule_holiday(text, date) IS
+    'True iff the local date is a day of the state''s holiday rules (or an observed day of one).';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The calling window over several states. A lead may be governed by its address state and by its area code's
+-- state: the call must be legal under each of them (p_states; NULLs and states without a rule row are ignored),
+-- in every zone of p_zones, on top of the federal 08:00-21:00 local in every zone, outside any blackout of those
+-- states. For each state the rule is its row in force on the local date (latest effective_from on or before it);
+-- a rule with clock_utc_offset is read on that fixed clock instead of the zone's local time.
+
+-- True iff p_at is a legal calling instant. Fails closed: NULL/empty p_zones, a NULL zone or a NULL p_at give
+-- false; an unknown zone name raises invalid_parameter_value.
+CREATE FUNCTION l2i_call_allowed(p_zones text[], p_states text[], p_at timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_states text[] := upper(p_states::text)::text[];
+    v_zone text;
+    v_state text;
+    v_local timestamp;
+    v_day date;
+    v_dow integer;
+    r record;
+BEGIN
+    IF p_at IS NULL OR coalesce(cardinality(p_zones), 0) = 0 OR array_position(p_zones, NULL) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    -- The federal floor in every zone: plain expressions, no query (most refusals end here).
+    FOREACH v_zone IN ARRAY p_zones LOOP
+        v_local := p_at AT TIME ZONE v_zone;
+        IF v_local::time < time '08:00' OR v_local::time >= time '21:00' THEN
+            RETURN false;
+        END IF;
+    END LOOP;
+    -- Each state: one query for its rule in force on the local date (again only for a zone on another date),
+    -- whether it is blacked out and whether that date is a one-off banned day; then plain expressions.
+    FOREACH v_state IN ARRAY coalesce(v_states, '{}') LOOP
+        CONTINUE WHEN v_state IS NULL;
+        v_day := NULL;
+        FOREACH v_zone IN ARRAY p_zones LOOP
+            v_local := p_at AT TIME ZONE v_zone;
+            IF v_day IS DISTINCT FROM v_local::date THEN
+                v_day := v_local::date;
+                SELECT cr.weekday_start, cr.weekday_end, cr.saturday_start, cr.saturday_end, cr.sunday_start,
+                       cr.sunday_end, cr.holidays_banned, cr.clock_utc_offset,
+                       EXISTS (SELECT 1 FROM calling_blackouts AS b
+                               WHERE b.state = v_state AND b.starts_at <= p_at AND p_at < b.ends_at) AS blacked_out,
+                       EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = v_state AND h.day = v_day)
+                           AS one_off
+                INTO r
+                FROM calling_rules AS cr
+                WHERE cr.state = v_state AND cr.effective_from <= v_day
+                ORDER BY cr.effective_from DESC
+                LIMIT 1;
+                EXIT WHEN NOT FOUND;  -- no rule for this state: the federal floor alone
+                IF r.blacked_out THEN
+                    RETURN false;
+                END IF;
+            END IF;
+            IF r.clock_utc_offset IS NOT NULL THEN
+                v_local := (p_at AT TIME ZONE 'UTC') + r.clock_utc_offset;
+            END IF;
+            v_dow := extract(isodow FROM v_local)::integer;
+            IF NOT coalesce(
+                   v_local::time >= CASE v_dow WHEN 6 THEN r.saturday_start WHEN 7 THEN r.sunday_start
+                                               ELSE r.weekday_start END
+               AND v_local::time < CASE v_dow WHEN 6 THEN r.saturday_end WHEN 7 THEN r.sunday_end
+                                              ELSE r.weekday_end END, false) THEN
+                RETURN false;
+            END IF;
+            IF (r.one_off AND v_local::date = v_day)
+               OR (r.clock_utc_offset IS NOT NULL AND v_local::date <> v_day
+                   AND EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = v_state AND h.day = v_local::date))
+               OR (r.holidays_banned AND l2i_is_rule_holiday(v_state, v_local::date)) THEN
+                RETURN false;
+            END IF;
+        END LOOP;
+    END LOOP;
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION l2i_call_allowed(text[], text[], timestamptz) IS
+    'True iff p_at is legal in every zone of p_zones under the federal window and the rules of every state of '
+    'p_states (the strictest), outside their blackouts. Empty/NULL zones: false.';
+
+-- Earliest instant t >= p_after with l2i_call_allowed(p_zones, p_states, t). The legal set is an intersection of
+-- tracks (the federal window in each zone; each state's window in each zone, or on its fixed clock), each a union
+-- of daily [start, end) windows, so the answer is p_after or the start of some window: the windows of the days
+-- from 2 before p_after's local date to 3 after it (15 after it when that finds nothing) are listed, and the
+-- first candidate inside a window of every track wins. A blackout covering that instant moves the search to the
+-- blackout's end. NULL when nothing is legal within about 15 days of the start of the search (e.g. zones 16 hours
+-- apart never share a window), and for NULL/empty p_zones, a NULL zone or a NULL p_after. Local windows are
+-- turned into instants per day, so each day has its own UTC offset across DST; windows lie inside 08:00-21:00
+-- and US zones change offset at 02:00. One generic plan for the session (a custom plan costs more to plan than
+-- to run) and no JIT (the planner's estimate is far above what the query does).
+CREATE FUNCTION l2i_next_call_time(p_zones text[], p_states text[], p_after timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+SET jit = off
+AS $$
+DECLARE
+    v_states text[];
+    v_t timestamptz := p_after;
+    v_until timestamptz;
+    v_days integer := 3;
+    v_from timestamptz;
+BEGIN
+    IF p_after IS NULL OR coalesce(cardinality(p_zones), 0) = 0 OR array_position(p_zones, NULL) IS NOT NULL THEN
+        RETURN NULL;
+    END IF;
+    v_states := ARRAY(SELECT DISTINCT upper(s) FROM unnest(p_states) AS s
+                      WHERE s IS NOT NULL AND EXISTS (SELECT 1 FROM calling_rules AS r WHERE r.state = upper(s)));
+    FOR i IN 1..100 LOOP
+        v_from := v_t;
+        v_t := (
+            WITH zones AS (
+                SELECT DISTINCT z.zone FROM unnest(p_zones) AS z(zone)
+            ), days AS (
+                SELECT z.zone, (v_t AT TIME ZONE z.zone)::date + o.n AS day
+                FROM zones AS z CROSS JOIN generate_series(-2, v_days) AS o(n)
+            ), banned AS (
+                SELECT s.state, h.day, h.by_rule
+                FROM unnest(v_states) AS s(state)
+                CROSS JOIN LATERAL l2i_holiday_days(s.state, (v_t - interval '3 days')::date,
+                                                    (v_t + make_interval(days => v_days + 2))::date) AS h
+            ), windows AS (
+                SELECT d.zone, ''::text AS state,
+                       (d.day + time '08:00') AT TIME ZONE d.zone AS win_start,
+                       (d.day + time '21:00') AT TIME ZONE d.zone AS win_end
+                FROM days AS d
+                UNION ALL
+                SELECT d.zone, r.state,
+                       CASE WHEN r.clock_utc_offset IS NULL THEN (d.day + w.win_start) AT TIME ZONE d.zone
+                            ELSE ((d.day + w.win_start) AT TIME ZONE 'UTC') - r.clock_utc_offset END,
+                       CASE WHEN r.clock_utc_offset IS NULL THEN (d.day + w.win_end) AT TIME ZONE d.zone
+                            ELSE ((d.day + w.win_end) AT TIME ZONE 'UTC') - r.clock_utc_offset END
+                FROM days AS d
+                CROSS JOIN unnest(v_states) AS s(state)
+                CROSS JOIN LATERAL (
+                    SELECT cr.state, cr.weekday_start, cr.weekday_end, cr.saturday_start, cr.saturday_end,
+                           cr.sunday_start, cr.sunday_end, cr.holidays_banned, cr.clock_utc_offset
+                    FROM calling_rules AS cr
+                    WHERE cr.state = s.state AND cr.effective_from <= d.day
+                    ORDER BY cr.effective_from DESC
+                    LIMIT 1) AS r
+                CROSS JOIN LATERAL (
+                    SELECT CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_start WHEN 7 THEN r.sunday_start
+                                                           ELSE r.weekday_start END AS win_start,
+                           CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_end WHEN 7 THEN r.sunday_end
+                                                           ELSE r.weekday_end END AS win_end) AS w
+                WHERE w.win_start < w.win_end  -- a banned Sunday (NULL) has no window
+                  AND NOT EXISTS (SELECT 1 FROM banned AS b
+                                  WHERE b.state = r.state AND b.day = d.day AND (r.holidays_banned OR NOT b.by_rule))
+            ), tracks AS (
+                SELECT z.zone, s.state
+                FROM zones AS z CROSS JOIN unnest(ARRAY[''] || v_states) AS s(state)
+            ), candidates AS (
+                SELECT v_t AS t
+                UNION ALL
+                SELECT w.win_start FROM windows AS w WHERE w.win_start > v_t
+            )
+            SELECT c.t
+            FROM (SELECT t FROM candidates ORDER BY t OFFSET 0) AS c
+            WHERE NOT EXISTS (
+                    SELECT 1 FROM tracks AS k
+                    WHERE NOT EXISTS (SELECT 1 FROM windows AS w
+                                      WHERE w.zone = k.zone AND w.state = k.state
+                                        AND w.win_start <= c.t AND c.t < w.win_end))
+            LIMIT 1
+        );
+        IF v_t IS NULL AND v_days < 15 THEN
+            -- nothing in the next few days (a long weekend, holidays): look again over about two weeks
+            v_t := v_from;
+            v_days := 15;
+            CONTINUE;
+        ELSIF v_t IS NULL THEN
+            RETURN NULL;
+        END IF;
+        v_days := 3;
+        SELECT max(b.ends_at) INTO v_until
+        FROM calling_blackouts AS b
+        WHERE b.state = ANY (v_states) AND b.starts_at <= v_t AND v_t < b.ends_at;
+        IF v_until IS NULL THEN
+            RETURN v_t;
+        END IF;
+        v_t := v_until;
+    END LOOP;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION l2i_next_call_time(text[], text[], timestamptz) IS
+    'Earliest instant >= p_after at which l2i_call_allowed(p_zones, p_states, instant) is true; p_after itself '
+    'when already legal. NULL when nothing is legal within about 15 days or zones are empty.';
+
+-- The one-state forms of 0002 (kept for psql and for callers that know one state): the same, over {p_state}.
 CREATE FUNCTION l2i_call_allowed(p_zones text[], p_state text, p_at timestamptz)
 RETURNS boolean
 LANGUAGE plpgsql
@@ -480,53 +922,12 @@ STABLE
 PARALLEL SAFE
 AS $$
 BEGIN
-    RETURN (SELECT coalesce(cardinality(p_zones), 0) > 0
-           AND p_at IS NOT NULL
-           AND NOT EXISTS (
-                SELECT 1
-                FROM unnest(p_zones) AS z(zone)
-                CROSS JOIN LATERAL (SELECT p_at AT TIME ZONE z.zone AS ts) AS l
-                CROSS JOIN LATERAL (SELECT l.ts::time AS tod, l.ts::date AS day,
-                                           extract(isodow FROM l.ts) AS dow) AS lt
-                LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
-                -- a join, not NOT EXISTS: inside the OR the planner would hash the whole holiday table
-                LEFT JOIN calling_holidays AS h ON h.state = r.state AND h.day = lt.day
-                WHERE NOT coalesce(
-                        lt.tod >= time '08:00' AND lt.tod < time '21:00'
-                    AND (r.state IS NULL OR (
-                            h.state IS NULL
-                        AND lt.tod >= CASE lt.dow WHEN 6 THEN r.saturday_start
-                                                  WHEN 7 THEN r.sunday_start
-                                                  ELSE r.weekday_start END
-                        AND lt.tod <  CASE lt.dow WHEN 6 THEN r.saturday_end
-                                                  WHEN 7 THEN r.sunday_end
-                                                  ELSE r.weekday_end END)),
-                        false)
-           )
-    );
+    RETURN l2i_call_allowed(p_zones, ARRAY[p_state]::text[], p_at);
 END
 $$;
-
 COMMENT ON FUNCTION l2i_call_allowed(text[], text, timestamptz) IS
-    'True iff p_at is inside the legal calling window (federal 08:00-21:00, narrowed by calling_rules and '
-    'calling_holidays of p_state) in every zone of p_zones. Empty/NULL zones: false.';
+    'l2i_call_allowed(p_zones, ARRAY[p_state], p_at): the window of one state (NULL: the federal one).';
 
--- Earliest instant t >= p_after with l2i_call_allowed(p_zones, p_state, t).
--- The legal set is an intersection (over zones) of unions of daily [start, end) windows, so the answer
--- is p_after itself or the start of some zone's window. One set-based query:
---   windows:    for every zone and every local date from the day before p_after's local date to 15
---               days after it, the day's window (state window for the day of week clamped to the
---               federal 08:00-21:00; no row for a banned Sunday or a calling_holidays day) as instants,
---               (date + time) AT TIME ZONE zone, so each day gets its own UTC offset across DST;
---   candidates: p_after plus every window start after it, sorted;
---   answer:     the first candidate that lies inside a window of every zone (checked lazily, in order;
---               usually the first or second candidate wins).
--- Returns NULL when no instant within that horizon is legal (e.g. >= 15 banned days in a row, which the
--- seeded rules never produce), and for NULL/empty p_zones, a NULL zone or a NULL p_after.
--- The window rule is the same as in l2i_call_allowed (keep the two in step: the tests compare them
--- minute by minute). Converting a local window to instants is exact because every window lies inside
--- 08:00-21:00 local and US zones change offset at 02:00 local; a window start that fell in a
--- spring-forward gap would be read with the pre-jump offset (02:30 -> 03:30 new time): late, not early.
 CREATE FUNCTION l2i_next_call_time(p_zones text[], p_state text, p_after timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql
@@ -534,55 +935,167 @@ STABLE
 PARALLEL SAFE
 AS $$
 BEGIN
-    RETURN (WITH zones AS (
-            SELECT DISTINCT z.zone FROM unnest(p_zones) AS z(zone)
-        ), windows AS (
-            SELECT z.zone,
-                   (d.day + w.win_start) AT TIME ZONE z.zone AS win_start,
-                   (d.day + w.win_end) AT TIME ZONE z.zone AS win_end
-            FROM zones AS z
-            CROSS JOIN generate_series(-1, 15) AS o(n)
-            CROSS JOIN LATERAL (SELECT (p_after AT TIME ZONE z.zone)::date + o.n AS day) AS d
-            LEFT JOIN calling_rules AS r ON r.state = upper(p_state)
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN r.state IS NULL THEN time '08:00'
-                            ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_start
-                                                                 WHEN 7 THEN r.sunday_start
-                                                                 ELSE r.weekday_start END
-                       END AS rule_start,
-                       CASE WHEN r.state IS NULL THEN time '21:00'
-                            ELSE CASE extract(isodow FROM d.day) WHEN 6 THEN r.saturday_end
-                                                                 WHEN 7 THEN r.sunday_end
-                                                                 ELSE r.weekday_end END
-                       END AS rule_end
-            ) AS rw
-            -- clamp to the federal floor; a NULL (banned Sunday) stays NULL (greatest() would drop it)
-            CROSS JOIN LATERAL (
-                SELECT CASE WHEN rw.rule_start < time '08:00' THEN time '08:00' ELSE rw.rule_start END AS win_start,
-                       CASE WHEN rw.rule_end > time '21:00' THEN time '21:00' ELSE rw.rule_end END AS win_end
-            ) AS w
-            WHERE w.win_start < w.win_end
-              AND NOT EXISTS (SELECT 1 FROM calling_holidays AS h WHERE h.state = r.state AND h.day = d.day)
-        ), candidates AS (
-            SELECT p_after AS t
-            UNION ALL
-            SELECT w.win_start FROM windows AS w WHERE w.win_start > p_after
-        )
-        SELECT c.t
-        FROM (SELECT t FROM candidates WHERE t >= p_after ORDER BY t OFFSET 0) AS c
-        WHERE EXISTS (SELECT 1 FROM zones)
-          AND NOT EXISTS (
-                SELECT 1 FROM zones AS z
-                WHERE NOT EXISTS (SELECT 1 FROM windows AS w
-                                  WHERE w.zone = z.zone AND w.win_start <= c.t AND c.t < w.win_end))
-        LIMIT 1
-    );
+    RETURN l2i_next_call_time(p_zones, ARRAY[p_state]::text[], p_after);
 END
 $$;
-
 COMMENT ON FUNCTION l2i_next_call_time(text[], text, timestamptz) IS
-    'Earliest instant >= p_after at which l2i_call_allowed(p_zones, p_state, instant) is true; p_after '
-    'itself when already legal. NULL when nothing is legal within about 15 days or zones are empty.';
+    'l2i_next_call_time(p_zones, ARRAY[p_state], p_after): the window of one state (NULL: the federal one).';
+
+-- Every zone a lead may be in: every zone of each of its states (address and area code), and the zones of its
+-- area code; the area code's zones alone when no state is known. Sorted, without duplicates.
+CREATE FUNCTION l2i_lead_zones(p_states text[], p_area_zones text[]) RETURNS text[]
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(array_agg(DISTINCT z.zone ORDER BY z.zone), '{}')
+    FROM (SELECT unnest(r.all_tzs) AS zone
+          FROM unnest(p_states) AS s(state)
+          CROSS JOIN LATERAL (SELECT cr.all_tzs FROM calling_rules AS cr WHERE cr.state = upper(s.state)
+                              ORDER BY cr.effective_from DESC LIMIT 1) AS r
+          UNION ALL
+          SELECT unnest(p_area_zones)) AS z
+    WHERE z.zone IS NOT NULL
+$$;
+COMMENT ON FUNCTION l2i_lead_zones(text[], text[]) IS
+    'Every zone a lead may be in: all zones of each of its states plus its area code''s zones.';
+
+-- The rules a window was computed with, for the lead's record (gates.calling_window.rules).
+CREATE FUNCTION l2i_rules_used(p_states text[], p_at timestamptz) RETURNS jsonb
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT coalesce(jsonb_agg(jsonb_build_object(
+               'state', r.state, 'effective_from', r.effective_from, 'citation', r.citation,
+               'confidence', r.confidence, 'max_calls_24h', r.max_calls_24h) ORDER BY r.state), '[]'::jsonb)
+    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
+    CROSS JOIN LATERAL (SELECT cr.* FROM calling_rules AS cr
+                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+                        ORDER BY cr.effective_from DESC LIMIT 1) AS r
+$$;
+COMMENT ON FUNCTION l2i_rules_used(text[], timestamptz) IS
+    'The calling_rules rows in force at p_at for these states: state, effective_from, citation, confidence, cap.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Attempt caps: every claim is an attempt on the number, recorded here; the states' max_calls_24h bounds them.
+CREATE TABLE call_attempts (
+    id          bigint      GENERATED ALWAYS AS IDENTITY,
+    account_id  uuid        NOT NULL,
+    phone       text        NOT NULL,
+    lead_id     uuid        NOT NULL,
+    claimed_at  timestamptz NOT NULL,
+    CONSTRAINT call_attempts_pkey PRIMARY KEY (id),
+    CONSTRAINT call_attempts_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id) ON DELETE CASCADE
+);
+CREATE INDEX call_attempts_account_phone_idx ON call_attempts (account_id, phone, claimed_at);
+COMMENT ON TABLE call_attempts IS
+    'Every call attempt l2i handed out (a claim): counted per number across the account for the 24-hour caps.';
+-- The earliest instant >= p_at at which one more attempt on the number is allowed by the strictest cap of the
+-- states in force at p_at: p_at when under every cap, else when the attempt that fills the cap is 24 h old.
+CREATE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v_cap integer;
+    v_free timestamptz;
+BEGIN
+    SELECT min(r.max_calls_24h) INTO v_cap
+    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
+    CROSS JOIN LATERAL (SELECT cr.max_calls_24h FROM calling_rules AS cr
+                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+                        ORDER BY cr.effective_from DESC LIMIT 1) AS r;
+    IF v_cap IS NULL OR p_at IS NULL THEN
+        RETURN p_at;
+    END IF;
+    SELECT a.claimed_at + interval '24 hours' INTO v_free
+    FROM call_attempts AS a
+    WHERE a.account_id = p_account_id AND a.phone = p_phone
+      AND a.claimed_at > p_at - interval '24 hours' AND a.claimed_at <= p_at
+    ORDER BY a.claimed_at DESC
+    OFFSET v_cap - 1 LIMIT 1;
+    RETURN greatest(p_at, v_free);
+END
+$$;
+COMMENT ON FUNCTION l2i_attempt_free_at(uuid, text, text[], timestamptz) IS
+    'When one more attempt on the number is allowed by the states'' 24-hour caps: p_at, or later when capped.';
+
+-- The next legal time of a lead's number: the calling window of its zones and states, from the time its caps let.
+CREATE FUNCTION l2i_next_dial_time(p_account_id uuid, p_phone text, p_zones text[], p_states text[],
+                                   p_after timestamptz)
+RETURNS timestamptz
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT l2i_next_call_time(p_zones, p_states, l2i_attempt_free_at(p_account_id, p_phone, p_states, p_after))
+$$;
+COMMENT ON FUNCTION l2i_next_dial_time(uuid, text, text[], text[], timestamptz) IS
+    'l2i_next_call_time from the instant the attempt caps allow (l2i_attempt_free_at).';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Emergency blackouts (La. R.S. 45:844.31; N.Y. Gen. Bus. Law 399-z(5-a)): no calls to the state's numbers from
+-- starts_at to ends_at. l2i does not know a lead's county, so a blackout naming counties holds the whole state
+-- (fails closed); the counties are kept for the record.
+CREATE TABLE calling_blackouts (
+    id          bigint      GENERATED ALWAYS AS IDENTITY,
+    state       text        NOT NULL,
+    counties    text[],
+    starts_at   timestamptz NOT NULL,
+    ends_at     timestamptz NOT NULL,
+    reason      text        NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    created_by  text        NOT NULL DEFAULT session_user,
+    ended_at    timestamptz,
+    CONSTRAINT calling_blackouts_pkey PRIMARY KEY (id),
+    CONSTRAINT calling_blackouts_state_check CHECK (state ~ '^[A-Z]{2}$'),
+    CONSTRAINT calling_blackouts_window_check CHECK (starts_at <= ends_at),
+    CONSTRAINT calling_blackouts_reason_check CHECK (length(btrim(reason)) BETWEEN 1 AND 500),
+    CONSTRAINT calling_blackouts_counties_check
+        CHECK (cardinality(counties) > 0 AND array_position(counties, NULL) IS NULL)
+);
+CREATE INDEX calling_blackouts_state_idx ON calling_blackouts (state, ends_at);
+COMMENT ON TABLE calling_blackouts IS
+    'Declared states of emergency: no call to a lead of the state (address or area code) in [starts_at, ends_at). '
+    'Managed with `l2i blackout add|list|end` or sql/admin/blackout_*.sql. Counties are recorded; the whole state '
+    'is held (l2i does not know a lead''s county).';
+COMMENT ON COLUMN calling_blackouts.ended_at IS 'When an operator ended it early (ends_at was moved to that time).';
+
+-- Adds a blackout; returns it. Queued leads of the state are held by the claim (l2i_call_allowed) and new leads
+-- get a not_before after it; nothing else changes.
+CREATE FUNCTION l2i_blackout_add(p_state text, p_starts_at timestamptz, p_ends_at timestamptz, p_reason text,
+                                 p_counties text[] DEFAULT NULL)
+RETURNS SETOF calling_blackouts
+LANGUAGE sql AS $$
+    INSERT INTO calling_blackouts (state, counties, starts_at, ends_at, reason)
+    VALUES (upper(btrim(p_state)), p_counties, coalesce(p_starts_at, now()), p_ends_at, btrim(p_reason))
+    RETURNING *
+$$;
+
+-- Ends a blackout at p_at (default now) if it runs past it, and releases the state's queued leads that were
+-- waiting for its end (not_before from its old end to a day after): their next legal time is computed again.
+-- Returns the blackout, with the number of leads released.
+CREATE FUNCTION l2i_blackout_end(p_id bigint, p_at timestamptz DEFAULT now())
+RETURNS TABLE (id bigint, state text, starts_at timestamptz, ends_at timestamptz, ended_at timestamptz,
+               reason text, released bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_old calling_blackouts;
+    v_new calling_blackouts;
+    v_released bigint := 0;
+BEGIN
+    SELECT * INTO v_old FROM calling_blackouts AS b WHERE b.id = p_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    UPDATE calling_blackouts AS b
+    SET ends_at = greatest(b.starts_at, p_at), ended_at = p_at
+    WHERE b.id = p_id AND b.ends_at > p_at
+    RETURNING * INTO v_new;
+    IF FOUND THEN
+        UPDATE dial_queue AS q
+        SET not_before = coalesce(l2i_next_dial_time(q.account_id, q.phone, q.zones, q.states, p_at), q.not_before)
+        WHERE q.leased_until IS NULL AND v_old.state = ANY (q.states)
+          AND q.not_before >= v_old.ends_at AND q.not_before < v_old.ends_at + interval '1 day';
+        GET DIAGNOSTICS v_released = ROW_COUNT;
+    ELSE
+        v_new := v_old;
+    END IF;
+    RETURN QUERY SELECT v_new.id, v_new.state, v_new.starts_at, v_new.ends_at, v_new.ended_at, v_new.reason,
+                        v_released;
+END
+$$;
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- National Do-Not-Call Registry, loaded from the registry's files by `l2i dnc load` (sql/admin/dnc_load.sql).
@@ -1021,7 +1534,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0009 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0010 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -1112,9 +1625,11 @@ BEGIN
 END
 $$;
 
--- Earliest instant >= p_after that is both legal (l2i_next_call_time) and inside the campaign's hours: the two
--- searches take turns until they agree. Without campaign hours, l2i_next_call_time itself.
-CREATE FUNCTION l2i_campaign_next_call_time(p_start time[], p_end time[], p_zones text[], p_state text,
+-- Earliest instant >= p_after that is both legal (l2i_next_call_time: the strictest window of every state in
+-- p_states, in every zone, outside their blackouts) and inside the campaign's hours: the two searches take turns
+-- until they agree, so the campaign's hours only narrow the legal window. Without campaign hours,
+-- l2i_next_call_time itself. (Attempt caps: callers pass p_after from l2i_attempt_free_at.)
+CREATE FUNCTION l2i_campaign_next_call_time(p_start time[], p_end time[], p_zones text[], p_states text[],
                                             p_after timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
@@ -1122,7 +1637,7 @@ DECLARE
     v_at timestamptz := p_after;
 BEGIN
     FOR i IN 1..20 LOOP
-        v_at := l2i_next_call_time(p_zones, p_state, v_at);
+        v_at := l2i_next_call_time(p_zones, p_states, v_at);
         IF v_at IS NULL OR p_start IS NULL OR l2i_campaign_open(p_start, p_end, p_zones, v_at) THEN
             RETURN v_at;
         END IF;
@@ -1167,7 +1682,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0009), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0010), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -1256,7 +1771,9 @@ BEGIN
         WITH picked AS (
             SELECT l.id, l.account_id, l.phone, l.priority, l.expires_at,
                    ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'zones')) AS zones,
-                   l.gates -> 'calling_window' ->> 'state' AS state
+                   CASE WHEN l.gates -> 'calling_window' ? 'states'
+                        THEN ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'states'))
+                        ELSE array_remove(ARRAY[l.gates -> 'calling_window' ->> 'state'], NULL) END AS states
             FROM leads AS l
             WHERE l.campaign_id = c.id AND l.status = 'ineligible' AND l.reasons = '{campaign_cap}'
               AND (l.expires_at IS NULL OR l.expires_at > v_at)
@@ -1264,7 +1781,9 @@ BEGIN
             LIMIT v_room
             FOR UPDATE SKIP LOCKED
         ), placed AS (
-            SELECT p.*, coalesce(l2i_campaign_next_call_time(c.hours_start, c.hours_end, p.zones, p.state, v_at),
+            SELECT p.*, coalesce(l2i_campaign_next_call_time(
+                                     c.hours_start, c.hours_end, p.zones, p.states,
+                                     l2i_attempt_free_at(p.account_id, p.phone, p.states, v_at)),
                                  v_at) AS not_before
             FROM picked AS p
             WHERE cardinality(p.zones) > 0
@@ -1273,9 +1792,9 @@ BEGIN
             FROM placed AS p WHERE l.id = p.id
             RETURNING l.id
         ), queued AS (
-            INSERT INTO dial_queue (lead_id, account_id, campaign_id, campaign_priority, phone, state, zones,
+            INSERT INTO dial_queue (lead_id, account_id, campaign_id, campaign_priority, phone, states, zones,
                                     not_before, priority, enqueued_at, expires_at)
-            SELECT p.id, p.account_id, c.id, c.priority, p.phone, p.state, p.zones, p.not_before, p.priority, v_at,
+            SELECT p.id, p.account_id, c.id, c.priority, p.phone, p.states, p.zones, p.not_before, p.priority, v_at,
                    p.expires_at
             FROM placed AS p
         ), events AS (

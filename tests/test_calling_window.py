@@ -1,4 +1,6 @@
-"""Legal calling windows (sql/migrations/0002_calling_rules.sql), against a real PostgreSQL.
+"""Legal calling windows (sql/migrations/0002_calling_rules.sql, reviewed and dated by 0009), against a real
+PostgreSQL. The one-state forms of the functions; tests/test_calling_oracle.py compares the several-state forms
+with an independent implementation of the reviewed table.
 
 The clock is never read: every test passes explicit instants, written with their UTC offset, and
 compares exact instants. Uses the `db` fixture from tests/conftest.py (psycopg 3, autocommit, all
@@ -41,10 +43,10 @@ def next_time(db, zones, state, after):
 # --- seeded data and constraints -----------------------------------------------------------------
 
 
-def test_every_state_and_dc_is_seeded(db):
-    states = [row[0] for row in db.execute("SELECT state FROM calling_rules ORDER BY state")]
-    assert len(states) == 51
-    assert "DC" in states and "PR" not in states
+def test_every_state_dc_and_territory_is_seeded(db):
+    states = [row[0] for row in db.execute("SELECT DISTINCT state FROM calling_rules ORDER BY state")]
+    assert len(states) == 56
+    assert {"DC", "PR", "VI", "GU", "MP", "AS"} <= set(states)
 
 
 @pytest.mark.parametrize(
@@ -55,8 +57,10 @@ def test_every_state_and_dc_is_seeded(db):
         ("CT", ([NY], "09:00-20:00", "09:00-20:00", "09:00-20:00", False)),
         ("FL", ([NY, CHI], "08:00-20:00", "08:00-20:00", "08:00-20:00", False)),
         ("AL", ([CHI, NY], "08:00-20:00", "08:00-20:00", None, True)),
-        ("MS", ([CHI], "08:00-20:00", "08:00-20:00", None, False)),
-        ("PA", ([NY], "08:00-21:00", "08:00-21:00", "13:30-21:00", True)),
+        ("MS", ([CHI], "08:00-20:00", "08:00-20:00", None, False)),  # on a fixed UTC-06:00 clock
+        ("PA", ([NY], "09:00-19:00", "09:00-19:00", None, True)),  # Act 47 of 2026
+        ("OR", ([LAX, "America/Boise"], "08:00-20:00", "08:00-20:00", "08:00-20:00", False)),
+        ("WY", ([DEN], "08:00-20:00", "08:00-20:00", "08:00-20:00", False)),
         ("RI", ([NY], "09:00-18:00", "10:00-17:00", None, True)),
         ("TX", ([CHI, DEN], "09:00-21:00", "09:00-21:00", "12:00-21:00", False)),
         ("MI", (["America/Detroit", "America/Menominee"], "09:00-21:00", "09:00-21:00", "09:00-21:00", False)),
@@ -71,7 +75,7 @@ def test_seeded_rule_rows(db, state, expected):
                to_char(saturday_start, 'HH24:MI') || '-' || to_char(saturday_end, 'HH24:MI'),
                to_char(sunday_start, 'HH24:MI') || '-' || to_char(sunday_end, 'HH24:MI'),
                holidays_banned
-        FROM calling_rules WHERE state = %s
+        FROM calling_rules WHERE state = %s ORDER BY effective_from DESC LIMIT 1
         """,
         (state,),
     ).fetchone()
@@ -89,19 +93,17 @@ def test_every_seeded_zone_is_known_to_postgres(db):
     assert unknown == []
 
 
-def test_holidays_are_seeded_only_for_holiday_states(db):
-    rows = db.execute(
-        "SELECT state, count(*), min(day), max(day) FROM calling_holidays GROUP BY state ORDER BY state"
-    ).fetchall()
-    assert {state for state, *_ in rows} == HOLIDAY_STATES
-    assert {state for (state,) in db.execute("SELECT state FROM calling_rules WHERE holidays_banned")} == (
-        HOLIDAY_STATES
-    )
-    # 6 holidays x 16 years (2025-2040) + 15 observed weekdays of weekend fixed-date holidays
-    for _state, count, first, last in rows:
-        assert count == 6 * 16 + 15
-        assert str(first) == "2025-01-01"
-        assert str(last) == "2040-12-25"
+def test_holiday_rules_exist_only_for_holiday_states(db):
+    rules = {state for (state,) in db.execute("SELECT DISTINCT state FROM calling_holiday_rules")}
+    banning = {state for (state, banned) in db.execute(
+        "SELECT DISTINCT ON (state) state, holidays_banned FROM calling_rules ORDER BY state, effective_from DESC")
+        if banned}
+    assert rules == banning == HOLIDAY_STATES
+    # 0002's list of dates that ran out in 2040 is gone; rules cover any year.
+    assert db.execute("SELECT count(*) FROM calling_holidays").fetchone()[0] == 0
+    assert [str(d) for (d,) in db.execute(
+        "SELECT day FROM l2i_holiday_days('UT', '2187-01-01', '2187-12-31') WHERE name = 'Pioneer Day'")] == [
+        "2187-07-24"]
 
 
 @pytest.mark.parametrize(
@@ -124,24 +126,26 @@ def test_holidays_are_seeded_only_for_holiday_states(db):
         ("2040-09-03", "Labor Day"),  # Sep 1 2040 is a Saturday
     ],
 )
-def test_seeded_holiday_dates(db, day, name):
-    names = db.execute("SELECT DISTINCT name FROM calling_holidays WHERE day = %s::date", (day,)).fetchall()
+def test_holiday_dates_by_rule(db, day, name):
+    names = db.execute("SELECT name FROM l2i_holiday_days('UT', %s::date, %s::date)", (day, day)).fetchall()
     assert names == [(name,)]
 
 
 @pytest.mark.parametrize("day", ["2026-11-27", "2026-12-24", "2026-12-26", "2027-01-02"])
 def test_no_holiday_on_ordinary_days(db, day):
-    assert db.execute("SELECT count(*) FROM calling_holidays WHERE day = %s::date", (day,)).fetchone()[0] == 0
+    for state in HOLIDAY_STATES - {"LA"}:  # Louisiana also bans the day after Thanksgiving (2026-11-27)
+        assert db.execute("SELECT count(*) FROM l2i_holiday_days(%s, %s::date, %s::date)",
+                          (state, day, day)).fetchone()[0] == 0
 
 
 RULE_COLUMNS = (
     "state", "primary_tz", "all_tzs", "weekday_start", "weekday_end", "saturday_start", "saturday_end",
-    "sunday_start", "sunday_end", "holidays_banned", "sources",
+    "sunday_start", "sunday_end", "holidays_banned", "effective_from", "citation", "confidence",
 )
 VALID_RULE = {
     "state": "ZZ", "primary_tz": CHI, "all_tzs": [CHI], "weekday_start": "08:00", "weekday_end": "21:00",
     "saturday_start": "08:00", "saturday_end": "21:00", "sunday_start": None, "sunday_end": None,
-    "holidays_banned": False, "sources": "test",
+    "holidays_banned": False, "effective_from": "2000-01-01", "citation": "test", "confidence": "low",
 }
 
 
@@ -152,7 +156,7 @@ def insert_rule(db, **changes):
             ", ".join(RULE_COLUMNS),
             ", ".join(
                 f"%({c})s::text[]" if c == "all_tzs" else f"%({c})s::time" if c.endswith(("_start", "_end"))
-                else f"%({c})s"
+                else f"%({c})s::date" if c == "effective_from" else f"%({c})s"
                 for c in RULE_COLUMNS
             ),
         ),
@@ -184,6 +188,8 @@ def test_a_valid_rule_row_is_accepted(db):
             psycopg.errors.CheckViolation,
             "calling_rules_sunday_window_check",
         ),
+        ({"confidence": "sure"}, psycopg.errors.CheckViolation, "calling_rules_confidence_check"),
+        ({"citation": " "}, psycopg.errors.CheckViolation, "calling_rules_citation_check"),
     ],
 )
 def test_rule_constraints_are_named(db, changes, error, constraint):
@@ -203,13 +209,14 @@ def test_empty_zone_list_is_rejected(db):
 @pytest.mark.parametrize(
     "row, error, constraint",
     [
-        (("ZZ", "2026-12-25", "x"), psycopg.errors.ForeignKeyViolation, "calling_holidays_state_fkey"),
-        (("UT", "2026-12-25", "again"), psycopg.errors.UniqueViolation, "calling_holidays_pkey"),
+        (("zz", "2026-12-25", "x"), psycopg.errors.CheckViolation, "calling_holidays_state_check"),
+        (("UT", "2026-12-28", "again"), psycopg.errors.UniqueViolation, "calling_holidays_pkey"),
     ],
 )
 def test_holiday_constraints_are_named(db, row, error, constraint):
     with pytest.raises(error) as caught:
         with db.transaction():
+            db.execute("INSERT INTO calling_holidays (state, day, name) VALUES ('UT', '2026-12-28', 'proclaimed')")
             db.execute("INSERT INTO calling_holidays (state, day, name) VALUES (%s, %s::date, %s)", row)
     assert caught.value.diag.constraint_name == constraint
 
@@ -285,10 +292,18 @@ def test_sunday_bans(db, zones, state, at, expected):
         ([CHI], "TX", "2026-11-30 09:00:00-06:00", True),  # weekday 09:00
         ([CHI, DEN], "TX", "2026-11-29 12:00:00-06:00", False),  # 11:00 in Denver
         ([CHI, DEN], "TX", "2026-11-29 13:00:00-06:00", True),
-        ([NY], "PA", "2026-11-29 13:29:59-05:00", False),
-        ([NY], "PA", "2026-11-29 13:30:00-05:00", True),
-        ([NY], "PA", "2026-11-28 08:00:00-05:00", True),  # Saturday
-        ([NY], "PA", "2026-11-24 08:00:00-05:00", True),
+        # Pennsylvania before Act 47 of 2026 (in force 2026-10-18): Sunday 13:30-21:00, 08:00 on weekdays
+        ([NY], "PA", "2026-10-11 13:29:59-04:00", False),
+        ([NY], "PA", "2026-10-11 13:30:00-04:00", True),
+        ([NY], "PA", "2026-10-10 08:00:00-04:00", True),  # Saturday
+        ([NY], "PA", "2026-10-13 08:00:00-04:00", True),
+        ([NY], "PA", "2026-10-13 20:30:00-04:00", True),
+        # and after: 09:00-19:00, never on Sunday
+        ([NY], "PA", "2026-11-29 13:30:00-05:00", False),
+        ([NY], "PA", "2026-11-28 08:00:00-05:00", False),
+        ([NY], "PA", "2026-11-28 09:00:00-05:00", True),
+        ([NY], "PA", "2026-11-24 18:59:59-05:00", True),
+        ([NY], "PA", "2026-11-24 19:00:00-05:00", False),
     ],
 )
 def test_sunday_windows(db, zones, state, at, expected):
@@ -407,7 +422,8 @@ def test_dst_days_in_new_york(db, at, expected):
         ([NY], None, "2026-11-24 15:17:42.123456+00:00"),
         ([NY], None, "2026-11-24 08:00:00-05:00"),
         ([NY, CHI], "FL", "2026-11-24 09:00:00-05:00"),
-        ([NY], "PA", "2026-11-29 13:30:00-05:00"),
+        ([NY], "PA", "2026-10-11 13:30:00-04:00"),
+        ([NY], "PA", "2026-11-30 09:00:00-05:00"),
         ([CHI], "TX", "2026-11-29 20:59:59.999999-06:00"),
     ],
 )
@@ -437,12 +453,13 @@ def test_next_is_the_instant_itself_when_already_legal(db, zones, state, after):
         ([CHI], "LA", "2026-11-28 19:59:59-06:00", "2026-11-28 19:59:59-06:00"),
         ([CHI], "LA", "2026-11-28 20:00:00-06:00", "2026-11-30 08:00:00-06:00"),
         ([NY], "RI", "2026-11-28 17:00:00-05:00", "2026-11-30 09:00:00-05:00"),
-        ([NY], "PA", "2026-11-28 21:00:00-05:00", "2026-11-29 13:30:00-05:00"),  # Sunday window
+        ([NY], "PA", "2026-10-10 21:00:00-04:00", "2026-10-11 13:30:00-04:00"),  # Sunday window before Act 47
+        ([NY], "PA", "2026-11-28 19:00:00-05:00", "2026-11-30 09:00:00-05:00"),  # none after it
         # holidays
         ([DEN], "UT", "2026-12-24 21:00:00-07:00", "2026-12-26 08:00:00-07:00"),  # skip Christmas (Fri)
         ([DEN], "UT", "2026-07-02 21:00:00-06:00", "2026-07-06 08:00:00-06:00"),  # Fri obs, Sat, Sun
         ([DEN], "UT", "2027-12-23 21:00:00-07:00", "2027-12-27 08:00:00-07:00"),  # Fri obs, Sat, Sun
-        ([NY], "PA", "2027-12-23 21:00:00-05:00", "2027-12-26 13:30:00-05:00"),  # Sunday after is legal
+        ([NY], "PA", "2027-12-23 21:00:00-05:00", "2027-12-27 09:00:00-05:00"),  # Fri obs, Sat, Sunday
         ([DEN], "CO", "2026-12-24 21:00:00-07:00", "2026-12-25 08:00:00-07:00"),  # no holiday ban
         # no state, zones only
         (["America/Puerto_Rico"], "PR", "2026-11-24 21:00:00-04:00", "2026-11-25 08:00:00-04:00"),
@@ -460,13 +477,13 @@ def test_next_call_time(db, zones, state, after, expected):
         ([NY], None, "2026-11-01 01:00:00+00:00", "2026-11-01 13:00:00+00:00"),
         ([NY], None, "2026-11-01 05:30:00+00:00", "2026-11-01 13:00:00+00:00"),  # 01:30 EDT
         ([NY], None, "2026-11-01 06:30:00+00:00", "2026-11-01 13:00:00+00:00"),  # 01:30 EST, repeated hour
-        ([NY], "PA", "2026-11-01 01:00:00+00:00", "2026-11-01 18:30:00+00:00"),  # 13:30 EST
-        ([NY], "PA", "2026-10-31 12:00:00+00:00", "2026-10-31 12:00:00+00:00"),  # 08:00 EDT Saturday
+        ([NY], "PA", "2026-11-01 01:00:00+00:00", "2026-11-02 14:00:00+00:00"),  # Mon 09:00 EST
+        ([NY], "PA", "2026-10-31 12:00:00+00:00", "2026-10-31 13:00:00+00:00"),  # 09:00 EDT Saturday
         ([NY], "RI", "2026-10-31 21:00:00+00:00", "2026-11-02 14:00:00+00:00"),  # Sat 17:00 EDT -> Mon 09:00 EST
         # spring forward (Sunday 2027-03-14): 08:00 EDT = 12:00Z; Saturday night 21:00 EST = 02:00Z
         ([NY], None, "2027-03-14 02:00:00+00:00", "2027-03-14 12:00:00+00:00"),
         ([NY], None, "2027-03-14 07:00:00+00:00", "2027-03-14 12:00:00+00:00"),  # 03:00 EDT, just jumped
-        ([NY], "PA", "2027-03-14 02:00:00+00:00", "2027-03-14 17:30:00+00:00"),  # 13:30 EDT
+        ([NY], "PA", "2027-03-14 02:00:00+00:00", "2027-03-15 13:00:00+00:00"),  # Mon 09:00 EDT
         ([NY], "RI", "2027-03-13 22:00:00+00:00", "2027-03-15 13:00:00+00:00"),  # Sat 17:00 EST -> Mon 09:00 EDT
         # Phoenix keeps MST while Denver moves to MDT: after the change Phoenix opens an hour later (UTC)
         ([PHX, DEN], "AZ", "2027-03-13 14:00:00+00:00", "2027-03-13 15:00:00+00:00"),

@@ -239,8 +239,8 @@ def test_two_dialers_on_two_campaigns_never_see_each_others_leads(buyer, db, con
                 SELECT %(account)s, '+1404' || lpad(i::text, 7, '0'), 'new', %(consent)s, %(campaign)s
                 FROM generate_series(%(first)s, %(first)s + 299) AS i
                 RETURNING id, phone)
-            INSERT INTO dial_queue (lead_id, account_id, campaign_id, phone, state, zones, not_before)
-            SELECT id, %(account)s, %(campaign)s, phone, 'GA', ARRAY['America/New_York'], '2000-01-01Z' FROM ins
+            INSERT INTO dial_queue (lead_id, account_id, campaign_id, phone, states, zones, not_before)
+            SELECT id, %(account)s, %(campaign)s, phone, ARRAY['GA'], ARRAY['America/New_York'], '2000-01-01Z' FROM ins
             RETURNING lead_id""", {"account": account_id, "campaign": campaign_id,
                                    "consent": psycopg.types.json.Jsonb(CONSENT),
                                    "first": 3_000_000 if code == "SOLAR" else 4_000_000}).fetchall()
@@ -279,8 +279,8 @@ def test_the_claim_by_campaign_is_served_by_its_index(client, buyer, dictdb):
             SELECT %(account)s, '+1404' || lpad(i::text, 7, '0'), 'new', (%(ids)s::uuid[])[1 + i %% 20]
             FROM generate_series(5000000, 5001999) AS i
             RETURNING id, phone, campaign_id)
-        INSERT INTO dial_queue (lead_id, account_id, campaign_id, phone, state, zones, not_before)
-        SELECT id, %(account)s, campaign_id, phone, 'GA', ARRAY['America/New_York'], '2000-01-01Z' FROM ins""",
+        INSERT INTO dial_queue (lead_id, account_id, campaign_id, phone, states, zones, not_before)
+        SELECT id, %(account)s, campaign_id, phone, ARRAY['GA'], ARRAY['America/New_York'], '2000-01-01Z' FROM ins""",
                    {"account": account_id, "ids": ids})
     dictdb.execute("ANALYZE dial_queue")
     dictdb.execute("ANALYZE leads")
@@ -428,7 +428,7 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
     before = tmp_path / "before"
     before.mkdir()
     for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
-        if path.name < "0009":
+        if path.name < "0010":
             shutil.copy(path, before / path.name)
     name = create_scratch_database("l2i_campaigns_mig")
     url = make_conninfo(BASE_URL, dbname=name)
@@ -440,9 +440,9 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
             conn.execute("UPDATE accounts SET max_attempts = 7, retry_backoff_s = 900 WHERE id = %s", (busy,))
             lead = conn.execute("INSERT INTO leads (account_id, phone, status) VALUES (%s, '+14045550100', 'new') "
                                 "RETURNING id", (busy,)).fetchone()[0]
-            conn.execute("INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before) "
-                         "VALUES (%s, %s, '+14045550100', 'GA', '{America/New_York}', now())", (lead, busy))
-        assert migrate(url) == ["0009_campaigns.sql"]
+            conn.execute("INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before) "
+                         "VALUES (%s, %s, '+14045550100', '{GA}', '{America/New_York}', now())", (lead, busy))
+        assert migrate(url) == ["0010_campaigns.sql"]
         with psycopg.connect(url, autocommit=True) as conn:
             campaigns = conn.execute("SELECT account_id, code, is_default, max_attempts, retry_backoff_s, "
                                      "required_fields, states, hours_start, daily_cap FROM campaigns").fetchall()

@@ -104,7 +104,7 @@ def test_psql_scripts_do_the_same(database_url, client):
     code, out, err = psql(database_url, "suppress", account_id=account_id, phones="555-CALL-NOW")
     assert code != 0 and "not a phone number" in err
     code, out, _ = psql(database_url, "unsuppress", account_id=account_id, phones="+12125550411")
-    assert out == ["+12125550411|t"]
+    assert out == ["+12125550411|t|f"]
     code, out, _ = psql(database_url, "key_list", account_id=account_id)
     assert len(out) == 1 and key[:12] in out[0] and key[12:] not in out[0]
     code, out, _ = psql(database_url, "key_revoke", key=key)

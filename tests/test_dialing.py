@@ -218,7 +218,7 @@ def test_sunday_ban_and_a_lead_without_state(client, dialer, db, clock):
     _, headers = dialer
     # Mississippi bans Sunday calls; a 601 number with no state is a Mississippi number by its area code.
     banned = post_lead(client, headers, db, phone="6015550123", state=None)
-    assert get_lead(client, headers, banned)["gates"]["calling_window"]["state"] == "MS"
+    assert get_lead(client, headers, banned)["gates"]["calling_window"]["states"] == ["MS"]
     sunday = NOON + timedelta(days=(6 - NOON.weekday()) % 7)
     clock.at = sunday
     assert claim(client, headers) == []

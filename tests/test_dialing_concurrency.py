@@ -34,8 +34,8 @@ def seed(db, account_id: str, count: int) -> set[str]:
                    '{"consent_timestamp": "2026-07-05T12:00:00Z", "consent_text_version": "v1"}'
             FROM generate_series(2000000, 2000000 + %(count)s - 1) AS i
             RETURNING id, phone)
-        INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before)
-        SELECT id, %(account)s, phone, 'TX', ARRAY['America/Chicago', 'America/Denver'], '2000-01-01Z' FROM ins
+        INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before)
+        SELECT id, %(account)s, phone, ARRAY['TX'], ARRAY['America/Chicago', 'America/Denver'], '2000-01-01Z' FROM ins
         RETURNING lead_id""", {"account": account_id, "count": count}).fetchall()
     return {str(row[0]) for row in rows}
 

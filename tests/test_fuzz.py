@@ -32,7 +32,7 @@ def fuzz_key(database_url):
     # One key for the whole module, with the highest limit a key may have, so that no request is rate limited.
     from conftest import Accounts
     accounts = Accounts(database_url)
-    return accounts.with_key(scopes=("write", "read", "dial", "admin"), rate_limit=1_000_000)[1]
+    return accounts.with_key(scopes=("write", "read", "dial", "admin", "suppressions"), rate_limit=1_000_000)[1]
 
 
 @pytest.fixture(scope="module")

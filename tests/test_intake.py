@@ -253,7 +253,7 @@ def test_state_by_name_and_area_code_rules(client, key, dictdb):
     # No state: the area code decides (212 is New York City, one zone).
     no_state = lead_row(dictdb, post(client, key, consented("2125550117")).json["lead_id"])
     assert no_state["state"] is None
-    assert no_state["gates"]["calling_window"]["state"] == "NY"
+    assert no_state["gates"]["calling_window"]["states"] == ["NY"]
     assert no_state["gates"]["calling_window"]["zones"] == ["America/New_York"]
     # An area code with no place (555) and no state: legal in every US zone at once.
     unknown = lead_row(dictdb, post(client, key, consented("5551230000")).json["lead_id"])
@@ -299,7 +299,7 @@ def test_non_us_number_with_a_state_gets_that_states_window(client, key, dictdb)
     response = post(client, key, consented("+442079460958", state="FL"))
     row = lead_row(dictdb, response.json["lead_id"])
     assert row["reasons"] == ["not_us_number"]
-    assert row["gates"]["calling_window"]["zones"] == ["America/New_York", "America/Chicago"]
+    assert row["gates"]["calling_window"]["zones"] == ["America/Chicago", "America/New_York"]
     no_state = lead_row(dictdb, post(client, key, consented("+33 1 42 68 53 00")).json["lead_id"])
     assert no_state["reasons"] == ["not_us_number"] and no_state["gates"]["calling_window"]["zones"] == []
 

@@ -19,7 +19,7 @@ def assert_4xx(response, status=422):
 
 @pytest.fixture
 def key(accounts):
-    return accounts.with_key(("write", "read", "dial"))[1]
+    return accounts.with_key(("write", "read", "dial", "suppressions"))[1]
 
 
 def test_a_consent_time_outside_the_calendar_holds_the_lead(client, key):

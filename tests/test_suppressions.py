@@ -1,5 +1,6 @@
-"""The suppression list: the HTTP API (scope write), bulk loads from a file with the CLI and with psql, and the
-pull of queued leads when a number is suppressed."""
+"""The suppression list: the HTTP API (adding: scope write or suppressions; listing and removing: scope
+suppressions only), protected opt-outs, bulk loads from a file with the CLI and with psql, and the pull of queued
+leads when a number is suppressed."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from tests.conftest import QUICKSTART_LEAD, bearer
 
 @pytest.fixture
 def seller(accounts):
-    account_id, key = accounts.with_key(scopes=("write", "read"))
+    """The account owner's key: may manage the suppression list."""
+    account_id, key = accounts.with_key(scopes=("write", "read", "suppressions"))
     return account_id, bearer(key)
 
 
@@ -62,7 +64,7 @@ def test_validation_scope_and_isolation(client, seller, accounts):
     assert suppress(client, bearer(read_only), phone="2125550100").status_code == 403
 
     assert suppress(client, headers, phone="2125550111").status_code == 201
-    _, other = accounts.with_key()
+    _, other = accounts.with_key(scopes=("write", "suppressions"))
     assert client.simulate_get("/v1/suppressions", headers=bearer(other)).json["data"] == []
     assert client.simulate_delete("/v1/suppressions/2125550111", headers=bearer(other)).status_code == 404
 
@@ -80,6 +82,69 @@ def test_suppressing_pulls_queued_leads_and_holds_new_ones(client, seller, dictd
     # Unsuppressing does not bring the held lead back; a new post of the number is a duplicate of it.
     assert client.simulate_delete("/v1/suppressions/5551234567", headers=headers).status_code == 204
     assert client.simulate_get(f"/v1/leads/{queued['lead_id']}", headers=headers).json["status"] == "ineligible"
+
+
+def test_a_write_key_may_add_numbers_but_not_list_or_remove_them(client, accounts, dictdb):
+    """Issue 8: a `write` key (lead vendors, web forms) could list and delete the suppression list, opted-out
+    numbers included, and the number was then dialed again. Managing the list needs `suppressions`."""
+    account_id = accounts.create()
+    vendor = bearer(accounts.key(account_id, scopes=("write", "read")))
+    owner = bearer(accounts.key(account_id, scopes=("suppressions",)))
+    assert suppress(client, vendor, phone="2125550160", reason="complaint").status_code == 201
+    for response in (client.simulate_delete("/v1/suppressions/2125550160", headers=vendor),
+                     client.simulate_get("/v1/suppressions", headers=vendor)):
+        assert response.status_code == 403
+        assert response.json["error"]["code"] == "forbidden" and "'suppressions'" in response.json["error"]["message"]
+    assert [row["phone"] for row in client.simulate_get("/v1/suppressions", headers=owner).json["data"]] == [
+        "+12125550160"]
+    assert suppress(client, owner, phone="2125550161").status_code == 201  # the suppressions scope adds too
+    assert client.simulate_delete("/v1/suppressions/2125550160", headers=owner).status_code == 204
+    # Every change is an event, with the key that made it.
+    events = dictdb.execute("""
+        SELECT e.phone, e.type, e.reason, k.scopes
+        FROM suppression_events AS e JOIN api_keys AS k ON k.id = e.api_key_id
+        WHERE e.account_id = %s ORDER BY e.id""", (account_id,)).fetchall()
+    assert [(e["phone"], e["type"], e["reason"], e["scopes"]) for e in events] == [
+        ("+12125550160", "added", "complaint", ["read", "write"]),
+        ("+12125550161", "added", None, ["suppressions"]),
+        ("+12125550160", "removed", "complaint", ["suppressions"])]
+
+
+def test_an_opted_out_number_comes_off_only_by_the_operator_script(client, accounts, dictdb, database_url):
+    account_id = accounts.create()
+    owner = bearer(accounts.key(account_id, scopes=("write", "suppressions")))
+    # A consumer's request sent by the seller: reason opted_out. A number already suppressed for another reason
+    # becomes protected when it opts out.
+    assert suppress(client, owner, phone="2125550170", reason="opted_out").status_code == 201
+    assert suppress(client, owner, phone="2125550171", reason="complaint").status_code == 201
+    assert suppress(client, owner, phone="2125550171", reason="opted_out").status_code == 200
+    for phone in ("2125550170", "2125550171"):
+        refused = client.simulate_delete(f"/v1/suppressions/{phone}", headers=owner)
+        assert refused.status_code == 409 and refused.json["error"]["code"] == "opted_out_protected"
+    # Nor with the CLI's unsuppress, nor a bare DELETE in psql.
+    assert main(["--database-url", database_url, "unsuppress", account_id, "2125550170"]) == 0
+    with pytest.raises(Exception, match="opted out"):
+        dictdb.execute("DELETE FROM suppressions WHERE account_id = %s", (account_id,))
+    listed = client.simulate_get("/v1/suppressions", headers=owner).json["data"]
+    assert [(row["phone"], row["reason"]) for row in listed] == [("+12125550170", "opted_out"),
+                                                                 ("+12125550171", "opted_out")]
+    # The operator's script: who and why are required, and recorded.
+    script = str(SQL_DIR / "admin" / "opt_out_remove.sql")
+    base = ["psql", database_url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", f"account_id={account_id}",
+            "-v", "phone=(212) 555-0170"]
+    refused = subprocess.run([*base, "-v", "operator=", "-v", "why=x", "-f", script], capture_output=True, text=True)
+    assert refused.returncode != 0 and "who you are" in refused.stderr
+    done = subprocess.run([*base, "-v", "operator=Jane Ops", "-v", "why=new written consent, ticket 4411",
+                           "-f", script], capture_output=True, text=True)
+    assert done.returncode == 0 and done.stdout.split() == ["+12125550170|t"], done.stderr
+    removal = dictdb.execute("""
+        SELECT type, reason, operator, why, db_user, api_key_id FROM suppression_events
+        WHERE account_id = %s AND phone = '+12125550170' ORDER BY id DESC LIMIT 1""", (account_id,)).fetchone()
+    assert removal == {"type": "removed", "reason": "opted_out", "operator": "Jane Ops",
+                       "why": "new written consent, ticket 4411", "db_user": removal["db_user"], "api_key_id": None}
+    assert removal["db_user"]
+    assert [row["phone"] for row in client.simulate_get("/v1/suppressions", headers=owner).json["data"]] == [
+        "+12125550171"]
 
 
 @pytest.fixture

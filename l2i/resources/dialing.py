@@ -168,7 +168,7 @@ class LeadOutcome(_DialingResource):
                         # The number goes on the account's suppression list at once, which also pulls its other
                         # queued leads; in the same transaction as the outcome.
                         sql.many(conn, "suppress_numbers", account_id=key["account_id"], phones=[row["phone"]],
-                                 reason="opted_out")
+                                 reason="opted_out", api_key_id=key["id"])
             except psycopg.errors.UniqueViolation as exc:
                 if exc.diag.constraint_name == "transfers_account_call_id_key":
                     raise APIError(falcon.HTTP_409, "duplicate_call_id",

@@ -31,9 +31,10 @@ class LeadsCollection:
     # without an Authorization header, l2i.resources.sources.Intake authenticates the source.
     source_methods = ("POST",)
 
-    def __init__(self, pool, config):
+    def __init__(self, pool, config, clock=lambda: None):
+        """clock: the instant intake decides the calling window at; None (the service) = the database's now()."""
         self.pool = pool
-        self.intake = Intake(pool, config)
+        self.intake = Intake(pool, config, clock)
 
     def on_post(self, req, resp):
         self.intake.post(req, resp)

@@ -70,8 +70,9 @@ def answer(row: dict, test: bool) -> tuple[int, dict]:
 class Intake:
     """What POST /v1/leads and POST /v1/sources/{token}/leads share: one lead from a sender's body."""
 
-    def __init__(self, pool, config):
-        self.pool, self.config = pool, config
+    def __init__(self, pool, config, clock=lambda: None):
+        """clock: the instant intake decides the calling window at; None (the service) = the database's now()."""
+        self.pool, self.config, self.clock = pool, config, clock
 
     def post(self, req, resp, *, path_token: str | None = None) -> None:
         raw = read_raw(req, self.config.max_body_bytes)
@@ -119,7 +120,7 @@ class Intake:
                 with self.pool.connection() as conn:
                     row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None,
                                         lead=lead, source_id=source["id"] if source else None,
-                                        consent_origin=origin, test=test,
+                                        consent_origin=origin, test=test, now=self.clock(),
                                         default_campaign_id=key["default_campaign_id"] if key else None)
             except intake.CampaignRefused as exc:  # nothing stored (and no Idempotency-Key kept)
                 raise validation_failed(exc.errors) from None

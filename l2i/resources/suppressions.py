@@ -1,5 +1,7 @@
-"""The suppression list API (scope write): POST /v1/suppressions, GET /v1/suppressions and
-DELETE /v1/suppressions/{phone}. Adding a number also pulls the account's queued leads with that number."""
+"""The suppression list API: POST /v1/suppressions (scope write or suppressions), GET /v1/suppressions and
+DELETE /v1/suppressions/{phone} (scope suppressions, never implied by write). Adding a number also pulls the
+account's queued leads with that number. An opted_out entry cannot be deleted over the API at all (409): only an
+operator's sql/admin/opt_out_remove.sql, which records who and why. Every change is a suppression_events row."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ def _e164(value, errors: list[FieldError]) -> str | None:
 
 
 class SuppressionsCollection:
-    scopes = {"POST": "write", "GET": "write"}
+    scopes = {"POST": ("write", "suppressions"), "GET": "suppressions"}
 
     def __init__(self, pool, max_body_bytes: int):
         self.pool = pool
@@ -48,7 +50,8 @@ class SuppressionsCollection:
             raise validation_failed(errors)
         account_id = req.context.key["account_id"]
         with self.pool.connection() as conn:
-            added = sql.many(conn, "suppress_numbers", account_id=account_id, phones=[phone], reason=reason)[0]
+            added = sql.many(conn, "suppress_numbers", account_id=account_id, phones=[phone], reason=reason,
+                             api_key_id=req.context.key["id"])[0]
             row = sql.one(conn, "suppression_get", account_id=account_id, phone=phone)
         resp.status = falcon.HTTP_201 if added["added"] else falcon.HTTP_200
         resp.media = {**row, "added": added["added"]}
@@ -85,7 +88,7 @@ class SuppressionsCollection:
 
 
 class SuppressionsItem:
-    scopes = {"DELETE": "write"}
+    scopes = {"DELETE": "suppressions"}
 
     def __init__(self, pool):
         self.pool = pool
@@ -97,7 +100,11 @@ class SuppressionsItem:
             raise validation_failed(errors)
         with self.pool.connection() as conn:
             removed = sql.many(conn, "unsuppress_numbers", account_id=req.context.key["account_id"],
-                               phones=[e164])
+                               phones=[e164], api_key_id=req.context.key["id"])
+        if removed and removed[0]["opted_out"]:
+            raise APIError(falcon.HTTP_409, "opted_out_protected",
+                           "This number opted out: it cannot be taken off the suppression list over the API. An "
+                           "operator can, with sql/admin/opt_out_remove.sql, saying who and why.")
         if not removed or not removed[0]["removed"]:
             raise APIError(falcon.HTTP_404, "not_found", "This number is not on your suppression list.")
         resp.status = falcon.HTTP_204

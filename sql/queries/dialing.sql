@@ -12,7 +12,7 @@
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), due AS (
-    SELECT q.lead_id, q.account_id, q.zones, q.state, q.leased_until, q.lease_id, q.expires_at,
+    SELECT q.lead_id, q.account_id, q.phone, q.zones, q.states, q.leased_until, q.lease_id, q.expires_at,
            l.status, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
            coalesce((c.backoff_s ->> 'lease_expired')::integer, c.retry_backoff_s, a.retry_backoff_s)
                AS retry_backoff_s, clock.now
@@ -43,7 +43,8 @@ WITH clock AS (
 ), requeued AS (
     UPDATE dial_queue AS q
     SET leased_until = NULL, lease_id = NULL,
-        not_before = coalesce(l2i_next_call_time(d.zones, d.state, d.retry_after), d.retry_after)
+        not_before = coalesce(l2i_next_dial_time(d.account_id, d.phone, d.zones, d.states, d.retry_after),
+                              d.retry_after)
     FROM decided AS d
     WHERE q.lead_id = d.lead_id AND d.to_status = 'new'
     RETURNING q.lead_id, q.not_before
@@ -68,18 +69,21 @@ JOIN moved AS m ON m.id = d.lead_id;
 -- name: dial_claim :many
 -- Hands out up to limit leads of one account that may legally be called now, each to one caller only, in claim
 -- order (campaign priority, then lead priority, higher first; then not_before; then enqueued_at), leasing each
--- for lease_seconds. Legal now: waiting (no lease) and due, not expired, and inside the calling window in every
--- zone the lead may be in. campaign_ids (NULL: every campaign) limits the claim to those campaigns
--- (dial_queue_campaign_claim_idx); a lead of a paused campaign, or outside its campaign's hours, waits
--- (l2i_campaign_callable). Each lead comes with its campaign's code and agent.
+-- for lease_seconds. Legal now: waiting (no lease) and due, not expired, and inside the calling window of every
+-- state whose rules apply, in every zone the lead may be in, outside their blackouts (l2i_call_allowed).
+-- campaign_ids (NULL: every campaign) limits the claim to those campaigns (dial_queue_campaign_claim_idx); a
+-- lead of a paused campaign, or outside its campaign's hours, waits (l2i_campaign_callable: the campaign's
+-- hours only narrow the legal window). Each lead comes with its campaign's code and agent.
 -- Re-checked here, because they can change after intake: a suppressed number, a number on the Do-Not-Call
 -- Registry (DNC-connected accounts) and consent older than the account allows are held (ineligible) instead
 -- of handed out; where the registry data cannot answer, the lead is not handed out and waits (fail closed).
--- Each claim counts as an attempt and is recorded as an event.
+-- A number that reached the 24-hour attempt cap of one of its states (counted over the account's claims of that
+-- number) is not handed out either: its not_before moves to when the cap lets the next attempt (event deferred).
+-- Each claim counts as an attempt (call_attempts) and is recorded as an event.
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), picked AS (
-    SELECT q.lead_id, q.account_id, clock.now,
+    SELECT q.lead_id, q.account_id, q.phone, q.zones, q.states, clock.now,
            CASE WHEN EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = q.account_id AND s.phone = q.phone)
                     THEN 'suppressed'
                 WHEN a.dnc_connected AND l2i_dnc_listed(q.phone, clock.now) THEN 'dnc'
@@ -87,7 +91,8 @@ WITH clock AS (
                  AND (l.consent ->> 'consent_timestamp')::timestamptz
                      < clock.now - make_interval(days => a.consent_max_age_days)
                     THEN 'consent_expired'
-           END AS hold
+           END AS hold,
+           l2i_attempt_free_at(q.account_id, q.phone, q.states, clock.now) AS free_at
     FROM dial_queue AS q
     JOIN leads AS l ON l.id = q.lead_id
     JOIN accounts AS a ON a.id = q.account_id
@@ -98,34 +103,47 @@ WITH clock AS (
       AND (q.expires_at IS NULL OR q.expires_at > clock.now)
       AND l.status = 'new'
       AND (NOT a.dnc_connected OR l2i_dnc_listed(q.phone, clock.now) IS NOT NULL)
-      AND l2i_call_allowed(q.zones, q.state, clock.now)
+      AND l2i_call_allowed(q.zones, q.states, clock.now)
       AND (%(campaign_ids)s::uuid[] IS NULL OR q.campaign_id = ANY (%(campaign_ids)s::uuid[]))
       AND l2i_campaign_callable(q.campaign_id, q.zones, clock.now)
     ORDER BY q.campaign_priority DESC, q.priority DESC, q.not_before, q.enqueued_at
     LIMIT %(limit)s
     FOR UPDATE OF q, l SKIP LOCKED
+), decided AS (
+    SELECT p.*,
+           CASE WHEN p.hold IS NOT NULL THEN 'hold' WHEN p.free_at > p.now THEN 'defer' ELSE 'lease' END AS action
+    FROM picked AS p
 ), leased AS (
     UPDATE dial_queue AS q
     SET leased_until = p.now + make_interval(secs => %(lease_seconds)s::integer), lease_id = gen_random_uuid()
-    FROM picked AS p
-    WHERE q.lead_id = p.lead_id AND p.hold IS NULL
+    FROM decided AS p
+    WHERE q.lead_id = p.lead_id AND p.action = 'lease'
     RETURNING q.lead_id, q.lease_id, q.leased_until, q.priority, q.not_before, q.enqueued_at, q.zones,
               q.expires_at, q.campaign_id, q.campaign_priority
 ), claimed AS (
     UPDATE leads AS l
     SET status = 'dialing', attempts = l.attempts + 1, updated_at = p.now
-    FROM picked AS p
-    WHERE l.id = p.lead_id AND p.hold IS NULL
+    FROM decided AS p
+    WHERE l.id = p.lead_id AND p.action = 'lease'
     RETURNING l.id, l.account_id, l.phone, l.first_name, l.last_name, l.email, l.state, l.zip, l.city,
               l.address1, l.address2, l.source, l.external_id, l.custom, l.attempts, l.created_at
+), attempted AS (
+    INSERT INTO call_attempts (account_id, phone, lead_id, claimed_at)
+    SELECT p.account_id, p.phone, p.lead_id, p.now FROM decided AS p WHERE p.action = 'lease'
+), deferred AS (
+    UPDATE dial_queue AS q
+    SET not_before = coalesce(l2i_next_call_time(p.zones, p.states, p.free_at), p.free_at)
+    FROM decided AS p
+    WHERE q.lead_id = p.lead_id AND p.action = 'defer'
+    RETURNING q.lead_id, q.not_before
 ), unqueued AS (
-    DELETE FROM dial_queue AS q USING picked AS p
-    WHERE q.lead_id = p.lead_id AND p.hold IS NOT NULL
+    DELETE FROM dial_queue AS q USING decided AS p
+    WHERE q.lead_id = p.lead_id AND p.action = 'hold'
 ), held AS (
     UPDATE leads AS l
     SET status = 'ineligible', reasons = ARRAY[p.hold], updated_at = p.now
-    FROM picked AS p
-    WHERE l.id = p.lead_id AND p.hold IS NOT NULL
+    FROM decided AS p
+    WHERE l.id = p.lead_id AND p.action = 'hold'
     RETURNING l.id
 ), events AS (
     INSERT INTO lead_events (lead_id, account_id, type, from_status, to_status, at, api_key_id, detail)
@@ -133,11 +151,16 @@ WITH clock AS (
            jsonb_build_object('claim_id', q.lease_id, 'attempt', c.attempts, 'lease_expires_at', q.leased_until)
     FROM claimed AS c
     JOIN leased AS q ON q.lead_id = c.id
-    JOIN picked AS p ON p.lead_id = c.id
+    JOIN decided AS p ON p.lead_id = c.id
     UNION ALL
     SELECT p.lead_id, p.account_id, p.hold, 'new', 'ineligible', p.now, %(api_key_id)s::uuid, '{}'::jsonb
-    FROM picked AS p
+    FROM decided AS p
     JOIN held AS h ON h.id = p.lead_id
+    UNION ALL
+    SELECT p.lead_id, p.account_id, 'deferred', 'new', 'new', p.now, %(api_key_id)s::uuid,
+           jsonb_build_object('reason', 'attempt_cap', 'not_before', d.not_before)
+    FROM decided AS p
+    JOIN deferred AS d ON d.lead_id = p.lead_id
 )
 SELECT c.id AS lead_id, q.lease_id AS claim_id, q.leased_until AS lease_expires_at, c.attempts AS attempt,
        c.phone, c.first_name, c.last_name, c.email, c.state, c.zip, c.city, c.address1, c.address2, c.source,
@@ -159,7 +182,7 @@ WITH clock AS (
 ), lead AS (
     SELECT l.id, l.account_id, l.phone, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
            coalesce((c.backoff_s ->> %(outcome)s::text)::integer, c.retry_backoff_s, a.retry_backoff_s)
-               AS retry_backoff_s, q.zones, q.state, q.lease_id, clock.now,
+               AS retry_backoff_s, q.zones, q.states, q.lease_id, clock.now,
            %(outcome)s::text AS outcome
     FROM dial_queue AS q
     JOIN leads AS l ON l.id = q.lead_id
@@ -187,7 +210,8 @@ WITH clock AS (
 ), requeued AS (
     UPDATE dial_queue AS q
     SET leased_until = NULL, lease_id = NULL,
-        not_before = coalesce(l2i_next_call_time(d.zones, d.state, d.retry_after), d.retry_after)
+        not_before = coalesce(l2i_next_dial_time(d.account_id, d.phone, d.zones, d.states, d.retry_after),
+                              d.retry_after)
     FROM decided AS d
     WHERE q.lead_id = d.id AND d.to_status = 'new'
     RETURNING q.not_before
@@ -269,7 +293,10 @@ WITH clock AS (
            coalesce((SELECT k.priority FROM campaigns AS k WHERE k.id = l.campaign_id), 0) AS campaign_priority,
            coalesce(q.zones, ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'zones')))
                AS zones,
-           coalesce(q.state, l.gates -> 'calling_window' ->> 'state') AS state
+           coalesce(q.states,
+                    CASE WHEN l.gates -> 'calling_window' ? 'states'
+                         THEN ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'states'))
+                         ELSE array_remove(ARRAY[l.gates -> 'calling_window' ->> 'state'], NULL) END) AS states
     FROM leads AS l
     LEFT JOIN dial_queue AS q ON q.lead_id = l.id
     CROSS JOIN clock
@@ -279,16 +306,17 @@ WITH clock AS (
     FOR UPDATE OF l
 ), placed AS (
     SELECT lead.*,
-           greatest(coalesce(l2i_next_call_time(lead.zones, lead.state, lead.now), lead.now),
+           greatest(coalesce(l2i_next_dial_time(lead.account_id, lead.phone, lead.zones, lead.states, lead.now),
+                             lead.now),
                     (SELECT max(q.not_before) FROM dial_queue AS q
                      WHERE q.account_id = lead.account_id AND q.leased_until IS NULL
                        AND q.not_before <= lead.now AND q.lead_id <> lead.id)) AS not_before,
            CASE WHEN lead.status = 'new' THEN lead.expires_at END AS new_expires_at
     FROM lead
 ), queued AS (
-    INSERT INTO dial_queue AS q (lead_id, account_id, phone, state, zones, priority, not_before, enqueued_at,
+    INSERT INTO dial_queue AS q (lead_id, account_id, phone, states, zones, priority, not_before, enqueued_at,
                                  expires_at, campaign_id, campaign_priority)
-    SELECT p.id, p.account_id, p.phone, p.state, p.zones, p.priority, p.not_before, p.now, p.new_expires_at,
+    SELECT p.id, p.account_id, p.phone, p.states, p.zones, p.priority, p.not_before, p.now, p.new_expires_at,
            p.campaign_id, p.campaign_priority
     FROM placed AS p
     ON CONFLICT ON CONSTRAINT dial_queue_pkey DO UPDATE

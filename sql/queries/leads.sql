@@ -8,36 +8,44 @@
 -- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
 -- caller runs this statement once more, and the new lead then goes in.
 -- The reasons parameter holds the reasons found before the database (consent, region); suppression and the calling
--- window are added here. The state parameter is the state the lead gave; call_state the state whose rules apply (the
--- lead's, else its area code's). A non-US number has no zones and so no window: it is held for not_us_number.
+-- window are added here. The state parameter is the state the lead gave; states every state whose rules apply (the
+-- address state and the area code's state: the window is the strictest of them, in every zone of each, and the
+-- attempt caps of each count). A non-US number has no zones and so no window: it is held for not_us_number.
 -- An account connected to the Do-Not-Call Registry holds a listed number (dnc) and, failing closed, a number the
 -- loaded registry data cannot answer for (dnc_unavailable). priority and expires_in go with the lead to the queue.
+-- now: the instant the gates are decided at (calling window, caps, registry); NULL = the database clock (the service).
 -- Campaigns: l2i_campaign_gate picks the lead's campaign (campaign as sent, else the sender's default_campaign_id)
--- and checks it; refused (no, unknown or inactive campaign, missing required fields) stores nothing and comes
--- back with missing. Its hours narrow not_before; l2i_campaign_slot counts the lead against the daily cap.
-WITH cg AS (
+-- and checks it (states served: against the first of states, the address state, else the area code's); refused
+-- (no, unknown or inactive campaign, missing required fields) stores nothing and comes back with missing. Its
+-- hours only narrow not_before (l2i_campaign_next_call_time searches inside the legal window of every state, from
+-- the time the attempt caps let); l2i_campaign_slot counts the lead against the daily cap (of the database's UTC
+-- day, as queued_today and the release count it).
+WITH clock AS (
+    SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), cg AS (
     SELECT * FROM l2i_campaign_gate(%(account_id)s, %(campaign)s::text, %(default_campaign_id)s::uuid,
-                                    %(present)s::text[], %(call_state)s::text)
+                                    %(present)s::text[], (%(states)s::text[])[1])
 ), zones AS (
-    -- Every zone the lead may be in: all zones of the state it gave, else those of its area code.
-    SELECT coalesce((SELECT r.all_tzs FROM calling_rules AS r WHERE r.state = %(state)s::text),
-                    %(area_zones)s::text[]) AS zones
+    -- Every zone the lead may be in: all zones of each of its states, and those of its area code.
+    SELECT l2i_lead_zones(%(states)s::text[], %(area_zones)s::text[]) AS zones
 ), gate AS MATERIALIZED (
     -- MATERIALIZED: decided reads not_before twice; inlined, the calling-window search would run twice.
     SELECT EXISTS (SELECT 1 FROM suppressions AS s
                    WHERE s.account_id = %(account_id)s AND s.phone = %(phone)s) AS suppressed,
            a.dnc_connected,
-           CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, now()) ELSE false END AS dnc_listed,
+           CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, clock.now) ELSE false END AS dnc_listed,
            zones.zones,
            CASE WHEN cardinality(zones.zones) > 0
-                THEN l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, zones.zones, %(call_state)s::text,
-                                                 now()) END AS not_before
-    FROM zones
-    CROSS JOIN cg
-    CROSS JOIN accounts AS a
+                THEN l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, zones.zones, %(states)s::text[],
+                         l2i_attempt_free_at(%(account_id)s, %(phone)s, %(states)s::text[], clock.now))
+           END AS not_before,
+           clock.now
+    -- One row each (cross joins, written with commas: the text sent stays under psycopg's 4096 characters).
+    FROM zones, clock, cg, accounts AS a
     WHERE a.id = %(account_id)s
 ), decided AS (
-    SELECT gate.suppressed, gate.dnc_connected, gate.dnc_listed, gate.zones, gate.not_before,
+    -- gate.*: suppressed, dnc_connected, dnc_listed, zones, not_before, now.
+    SELECT gate.*,
            CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
            || CASE WHEN gate.dnc_listed THEN ARRAY['dnc']
                    WHEN gate.dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
@@ -69,7 +77,8 @@ WITH cg AS (
                'suppression', jsonb_build_object('suppressed', d.suppressed),
                'dnc', jsonb_build_object('checked', d.dnc_connected, 'listed', d.dnc_listed),
                'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
-               'calling_window', jsonb_build_object('zones', d.zones, 'state', %(call_state)s::text,
+               'calling_window', jsonb_build_object('zones', d.zones, 'states', %(states)s::text[],
+                                                    'rules', l2i_rules_used(%(states)s::text[], d.now),
                                                     'not_before', d.not_before),
                'campaign', cg.gate),
            %(priority)s, now() + make_interval(secs => %(expires_in)s::integer), cg.id, cg.cost_cents
@@ -81,9 +90,9 @@ WITH cg AS (
     RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at,
               l.campaign_id
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, state, zones, not_before, priority, expires_at, campaign_id,
+    INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before, priority, expires_at, campaign_id,
                             campaign_priority)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(call_state)s, d.zones, d.not_before, ins.priority, ins.expires_at,
+    SELECT ins.id, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before, ins.priority, ins.expires_at,
            cg.id, coalesce(cg.priority, 0)
     FROM ins CROSS JOIN decided AS d CROSS JOIN cg
     WHERE ins.created AND ins.status = 'new'

@@ -1,4 +1,4 @@
--- 0009_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
+-- 0010_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
 --
 -- Why: one account runs several calling operations (auto insurance, solar, Medicare), each with its own voice
 -- agent, the fields it cannot work without, the states it is licensed in, its own hours inside the legal window,
@@ -27,7 +27,9 @@
 -- hour.) Accounts without leads, and new accounts, have no campaign until they create one; their leads have no
 -- campaign and the account's settings apply.
 --
--- Applied by `l2i migrate` in one transaction (no BEGIN/COMMIT here). Forward-only.
+-- Applied by `l2i migrate` in one transaction (no BEGIN/COMMIT here). Forward-only. Applies on top of
+-- 0009_calling_rules_reviewed: a campaign's hours only narrow the legal window of every state whose rules apply
+-- (dial_queue.states, l2i_next_call_time over states, blackouts, attempt caps): they never widen it.
 
 -- (The `admin` key scope that /v1/campaigns needs came with 0007_sources.)
 
@@ -79,7 +81,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0009 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0010 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -180,9 +182,10 @@ ALTER TABLE lead_events DROP CONSTRAINT lead_events_type_check;
 ALTER TABLE lead_events ADD CONSTRAINT lead_events_type_check CHECK (type IN (
     'claimed', 'lease_expired', 'no_answer', 'busy', 'voicemail', 'not_interested', 'not_qualified',
     'wrong_number', 'qualified', 'transferred', 'opted_out', 'removed', 'requeued', 'expired', 'suppressed',
-    'dnc', 'consent_expired', 'released'));
+    'dnc', 'consent_expired', 'deferred', 'released'));
 COMMENT ON COLUMN lead_events.type IS 'The outcome reported, or claimed, lease_expired, removed, requeued, expired, '
-    'suppressed, dnc, consent_expired, released (from campaign_cap).';
+    'suppressed, dnc, consent_expired, deferred (an attempt cap moved the next call), released (from '
+    'campaign_cap).';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Campaign hours. PL/pgSQL, as the calling-window functions (0005): they run for every intake and every claim
@@ -223,9 +226,11 @@ BEGIN
 END
 $$;
 
--- Earliest instant >= p_after that is both legal (l2i_next_call_time) and inside the campaign's hours: the two
--- searches take turns until they agree. Without campaign hours, l2i_next_call_time itself.
-CREATE FUNCTION l2i_campaign_next_call_time(p_start time[], p_end time[], p_zones text[], p_state text,
+-- Earliest instant >= p_after that is both legal (l2i_next_call_time: the strictest window of every state in
+-- p_states, in every zone, outside their blackouts) and inside the campaign's hours: the two searches take turns
+-- until they agree, so the campaign's hours only narrow the legal window. Without campaign hours,
+-- l2i_next_call_time itself. (Attempt caps: callers pass p_after from l2i_attempt_free_at.)
+CREATE FUNCTION l2i_campaign_next_call_time(p_start time[], p_end time[], p_zones text[], p_states text[],
                                             p_after timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
@@ -233,7 +238,7 @@ DECLARE
     v_at timestamptz := p_after;
 BEGIN
     FOR i IN 1..20 LOOP
-        v_at := l2i_next_call_time(p_zones, p_state, v_at);
+        v_at := l2i_next_call_time(p_zones, p_states, v_at);
         IF v_at IS NULL OR p_start IS NULL OR l2i_campaign_open(p_start, p_end, p_zones, v_at) THEN
             RETURN v_at;
         END IF;
@@ -278,7 +283,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0009), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0010), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -367,7 +372,9 @@ BEGIN
         WITH picked AS (
             SELECT l.id, l.account_id, l.phone, l.priority, l.expires_at,
                    ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'zones')) AS zones,
-                   l.gates -> 'calling_window' ->> 'state' AS state
+                   CASE WHEN l.gates -> 'calling_window' ? 'states'
+                        THEN ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'states'))
+                        ELSE array_remove(ARRAY[l.gates -> 'calling_window' ->> 'state'], NULL) END AS states
             FROM leads AS l
             WHERE l.campaign_id = c.id AND l.status = 'ineligible' AND l.reasons = '{campaign_cap}'
               AND (l.expires_at IS NULL OR l.expires_at > v_at)
@@ -375,7 +382,9 @@ BEGIN
             LIMIT v_room
             FOR UPDATE SKIP LOCKED
         ), placed AS (
-            SELECT p.*, coalesce(l2i_campaign_next_call_time(c.hours_start, c.hours_end, p.zones, p.state, v_at),
+            SELECT p.*, coalesce(l2i_campaign_next_call_time(
+                                     c.hours_start, c.hours_end, p.zones, p.states,
+                                     l2i_attempt_free_at(p.account_id, p.phone, p.states, v_at)),
                                  v_at) AS not_before
             FROM picked AS p
             WHERE cardinality(p.zones) > 0
@@ -384,9 +393,9 @@ BEGIN
             FROM placed AS p WHERE l.id = p.id
             RETURNING l.id
         ), queued AS (
-            INSERT INTO dial_queue (lead_id, account_id, campaign_id, campaign_priority, phone, state, zones,
+            INSERT INTO dial_queue (lead_id, account_id, campaign_id, campaign_priority, phone, states, zones,
                                     not_before, priority, enqueued_at, expires_at)
-            SELECT p.id, p.account_id, c.id, c.priority, p.phone, p.state, p.zones, p.not_before, p.priority, v_at,
+            SELECT p.id, p.account_id, c.id, c.priority, p.phone, p.states, p.zones, p.not_before, p.priority, v_at,
                    p.expires_at
             FROM placed AS p
         ), events AS (
