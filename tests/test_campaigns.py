@@ -4,8 +4,9 @@ stats by campaign, and the migration that gives existing accounts a default camp
 
 The dialing side reads the time from the app's clock (as in test_dialing.py): the tests pin it to an instant in
 Georgia's local time (America/New_York; Georgia's calling rules are the federal 08:00-21:00 every day, no banned
-holidays), so nothing depends on the hour the suite runs at. Intake uses the database's clock; `due()` moves a
-queued lead's not_before into the past so that a pinned instant may claim it.
+holidays), so nothing depends on the hour the suite runs at. Intake decides its gates at the app's clock too, but
+the daily cap counts the database's UTC day; `due()` moves a queued lead's not_before into the past so that a
+pinned instant may claim it.
 """
 
 from __future__ import annotations
@@ -225,6 +226,29 @@ def test_campaign_hours_narrow_the_legal_window_and_never_widen_it(client, buyer
     claimed = claim(client, headers, limit=5)
     assert [(lead["lead_id"], lead["campaign"], lead["agent"]) for lead in claimed] == [
         (day.json["lead_id"], "DAY", "day-1")]
+
+
+def test_campaign_hours_never_widen_the_strictest_window_of_every_state_that_applies(client, buyer, clock, db):
+    # Facts (sql/migrations/0009_calling_rules_reviewed.sql): Florida allows 08:00-20:00 (Fla. Stat. 501.616(6)(a))
+    # and a number with a Florida area code (305) is presumed to be in Florida; Georgia has the federal 08:00-21:00.
+    # A Georgia lead with a 305 number is under both: at 20:30 in New York nothing is legal for it, whatever hours
+    # its campaign has; a Georgia-only number of the same campaign is.
+    _, headers = buyer
+    create_campaign(client, headers, name="Always", code="ALWAYS", hours={"mon-sun": "00:00-24:00"})
+    clock.at = next_wednesday(20, 30)
+    both = post(client, headers, georgia_lead(campaign="ALWAYS", phone="3055550177")).json
+    georgia = post(client, headers, georgia_lead(campaign="ALWAYS")).json
+    assert both["status"] == georgia["status"] == "new"
+    lead = client.simulate_get(f"/v1/leads/{both['lead_id']}", headers=headers).json
+    assert lead["gates"]["calling_window"]["states"] == ["GA", "FL"]
+    not_before = datetime.fromisoformat(lead["queue"]["not_before"])
+    legal = db.execute("SELECT l2i_next_call_time(zones, states, %s) FROM dial_queue WHERE lead_id = %s",
+                       (clock.at, both["lead_id"])).fetchone()[0]
+    assert not_before == legal > clock.at  # the legal window of both states, not the campaign's all-day hours
+    assert not_before.astimezone(NEW_YORK).date() > clock.at.astimezone(NEW_YORK).date()
+    due(db, both["lead_id"])
+    due(db, georgia["lead_id"])
+    assert [c["lead_id"] for c in claim(client, headers, limit=5)] == [georgia["lead_id"]]
 
 
 def test_two_dialers_on_two_campaigns_never_see_each_others_leads(buyer, db, config, pool, clock):
