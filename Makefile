@@ -6,13 +6,13 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test db db-up migrate fuzz compliance bench clean
+.PHONY: help run test ha db db-up migrate fuzz compliance bench clean nginx mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
-# The venv is a file target: rebuilt when the dependencies in setup.cfg change.
-$(BIN)/.installed: setup.cfg
+# The venv is a file target: rebuilt when the dependencies in setup.cfg (or the packaging in setup.py) change.
+$(BIN)/.installed: setup.cfg setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
@@ -29,14 +29,32 @@ db-up: ## make sure the local PostgreSQL server is running (starts it if needed)
 	  echo "starting PostgreSQL $$v"; pg_ctlcluster --skip-systemctl-redirect $$v main start; \
 	  for i in $$(seq 1 30); do pg_isready -q && break; sleep 1; done; pg_isready; }
 
+# What the tests need from the system, installed with apt-get when missing (CI: a fresh machine with PostgreSQL only).
+# pgbouncer: tests/test_pgbouncer.py and make bench; pg_autoctl (pg_auto_failover): tests/test_failover.py.
+APT_INSTALL = apt-get install -y -qq $(1) || { apt-get update -qq && apt-get install -y -qq $(1); }
+/usr/sbin/pgbouncer:
+	$(call APT_INSTALL,pgbouncer)
+
+/usr/bin/pg_autoctl:
+	$(call APT_INSTALL,postgresql-15-auto-failover)
+
 migrate: $(BIN)/.installed db-up ## create the database if missing and apply the migrations
 	$(BIN)/l2i migrate --create-database
 
 run: migrate ## start the service (gunicorn, http://127.0.0.1:8000) with its database
 	exec $(BIN)/gunicorn -c gunicorn.conf.py
 
-test: $(BIN)/.installed-test db-up ## run the whole test suite (creates and drops scratch databases)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# Debian's nginx, for tests/test_nginx.py (which starts its own on scratch ports with deploy/nginx/l2i.conf).
+nginx: ## install nginx if missing (apt-get)
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || apt-get install -y -qq nginx \
+	  || { apt-get update -qq && apt-get install -y -qq nginx; }
+
+# make test leaves out the tests marked ha (a pg_auto_failover formation: 2-4 minutes on a shared 2-core machine).
+test: $(BIN)/.installed-test db-up nginx /usr/sbin/pgbouncer ## run the test suite (creates and drops scratch databases); make ha for failover
+	$(BIN)/python -m pytest -m "not ha" $(PYTEST_ARGS)
+
+ha: $(BIN)/.installed-test db-up /usr/bin/pg_autoctl ## the failover and standby tests: a pg_auto_failover formation on loopback (2-4 min)
+	$(BIN)/python -m pytest -m ha -s $(PYTEST_ARGS)
 
 fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many more examples
 	L2I_FUZZ_EXAMPLES=$${L2I_FUZZ_EXAMPLES:-1000} $(BIN)/python -m pytest tests/test_fuzz.py $(PYTEST_ARGS)
@@ -44,10 +62,13 @@ fuzz: $(BIN)/.installed-test db-up ## fuzz every documented endpoint with many m
 compliance: $(BIN)/.installed-test db-up ## compare the calling rules with the oracle: every 5 minutes of 2027-2028, more leads
 	L2I_ORACLE=full $(BIN)/python -m pytest tests/test_calling_oracle.py tests/test_calling_window.py tests/test_compliance.py $(PYTEST_ARGS)
 
+mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critical SQL and Python; print which survive
+	$(BIN)/python tests/mutants.py $(MUTANTS)
+
 # `make bench SOAK=300` for the 5-minute memory run; BENCH_SECONDS is the length of each measurement.
 SOAK ?= 60
 BENCH_SECONDS ?= 15
-bench: $(BIN)/.installed db-up ## measure intake next to its SQL floor and framework ceiling, and what a campaign adds; writes bench/RESULTS.md
+bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its SQL floor and framework ceiling, and what a campaign adds; writes bench/RESULTS.md
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
 	$(BIN)/python bench/campaign_cost.py

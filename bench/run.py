@@ -13,11 +13,14 @@ pgbench for the SQL floor. Prints the figures and writes bench/RESULTS.md; asser
 7. CSV import rows/s, and queue claims: leads/s with 8 concurrent dialers draining 20,000 queued leads
 8. intake through a source token (POST /v1/sources/{token}/leads) beside intake through a key, same body, same
    connections, runs interleaved (key, source, key, source)
+9. intake through pgbouncer (transaction pooling, L2I_PGBOUNCER=1, 8 server connections) next to direct, at 32
+   connections, interleaved; and direct with L2I_POOL_CHECK=0 (what the pool's connection check costs)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -40,6 +43,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from gunicorn_server import running_gunicorn  # noqa: E402
+from pgbouncer_server import running_pgbouncer  # noqa: E402
 from l2i import intake, sql  # noqa: E402
 from l2i.config import Config  # noqa: E402
 from l2i.fields import parse_lead  # noqa: E402
@@ -49,7 +53,10 @@ OUT = BENCH / "out"
 KEYS = 20
 CONNECTIONS = (16, 32, 64)
 GET_CONNECTIONS = (4, 32)
-ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim", "source")
+ALL_PARTS = ("intake", "floor", "ceiling", "get", "soak", "import", "claim", "source", "bouncer")
+BOUNCER_SERVER_CONNECTIONS = 8
+BOUNCER_ROUNDS = 2
+BOUNCER_RUNS = (8, 10, 11, 12, 13, 14)  # AREAS indexes no other part posts under (BOUNCER_ROUNDS x 3 of them)
 CLAIM_LEADS = 20_000
 # Texas area codes (the bodies say state TX): each run posts under its own, so no run repeats an earlier number.
 AREAS = ("214", "469", "972", "512", "737", "713", "281", "832", "210", "726", "817", "682", "915", "806", "903",
@@ -419,7 +426,7 @@ def main() -> int:
             raise SystemExit(f"{tool} is missing: `make bench` installs wrk; pgbench comes with PostgreSQL")
     base_url = os.environ.get("DATABASE_URL") or Config.database_url
     results: dict = {"intake": {}, "floor": {}, "ceiling": {}, "get": None, "soak": None, "import": None,
-                     "claim": None, "source": None}
+                     "claim": None, "source": None, "bouncer": None}
     env, workers = server_env(), workers_setting()
     log(f"server env {env} workers {workers or 'config default'}; {args.seconds} s per measurement")
 
@@ -491,6 +498,8 @@ def main() -> int:
                 r["zone"] = zone
                 log(f"claim: 8 dialers x 10 a claim drained {r['leads']} leads ({zone}) at {r['leads_per_s']:.0f} "
                     f"leads/s in {r['seconds']:.1f} s; handed out twice: {r['twice']}; failures {r['failures']}")
+        if "bouncer" in parts:
+            results["bouncer"] = bouncer(db, keys, env, workers, args.seconds)
         if "get" in parts:
             bulk = db.keys(1)[0]
             rate = load_million(db, bulk, args.leads)
@@ -514,11 +523,39 @@ def main() -> int:
     return 0
 
 
+def bouncer(db: Database, keys: list[dict], env: dict, workers, seconds: int) -> dict:
+    """Intake at 32 connections: direct, direct without the pool's connection check, and through pgbouncer; the
+    three servers run side by side and are measured in turn, BOUNCER_ROUNDS times, so drift hits all three."""
+    variants = {"direct": {}, "direct, L2I_POOL_CHECK=0": {"L2I_POOL_CHECK": "0"},
+                "pgbouncer": {"L2I_PGBOUNCER": "1"}}
+    out: dict = {name: [] for name in variants}
+    with running_pgbouncer(db.url, pool_size=BOUNCER_SERVER_CONNECTIONS) as bouncer_url:
+        urls = {}
+        with contextlib.ExitStack() as stack:
+            for name, extra in variants.items():
+                target = bouncer_url if name == "pgbouncer" else db.url
+                urls[name] = stack.enter_context(running_gunicorn(target, env={**env, **extra}, workers=workers))
+                wrk(urls[name], "intake.lua", 32, max(3, seconds // 5), intake_env(keys, 0))
+            for run in range(BOUNCER_ROUNDS):
+                for i, name in enumerate(variants):
+                    r = wrk(urls[name], "intake.lua", 32, seconds, intake_env(keys, BOUNCER_RUNS[run * 3 + i]))
+                    out[name].append(r)
+                    log(f"{name} c=32: {r['rps']:.0f} req/s p50 {r['p50_ms']:.1f} ms p99 {r['p99_ms']:.1f} ms "
+                        f"errors {r['errors']}")
+            pools = [p for p in bouncer_url.show("POOLS") if p["database"] != "pgbouncer"]
+        out["server_connections"] = sum(p["sv_active"] + p["sv_idle"] + p["sv_used"] for p in pools)
+        out["client_connections"] = (workers or os.cpu_count()) * int(env.get("L2I_POOL_SIZE") or
+                                                                       env.get("L2I_THREADS") or 8)
+    return out
+
+
 def report(results: dict, conns) -> str:
     lines = ["| connections | intake req/s | p50 ms | p99 ms | errors | dup 200s | floor tps | ceiling req/s | "
              "L | intake/L | intake/floor | intake/ceiling |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in conns:
+    if not (results["intake"] or results["floor"] or results["ceiling"]):
+        lines = []  # a run of other parts only (--only get, --only bouncer, ...)
+    for c in conns if lines else ():
         i, f, ce = results["intake"].get(c), results["floor"].get(c), results["ceiling"].get(c)
         limit = 1 / (1 / f["tps"] + 1 / ce["rps"]) if f and ce else None
 
@@ -564,6 +601,19 @@ def report(results: dict, conns) -> str:
         lines += ["", f"Queue claim (POST /v1/dial-queue/claim over HTTP, {c['threads']} dialers claiming {c['batch']} at "
                       f"a time, each on its own connection, until {c['leads']:,} queued leads were drained): "
                       f"{c['leads_per_s']:,.0f} leads/s; leads handed out twice: {c['twice']}."]
+    b = results.get("bouncer")
+    if b:
+        lines += ["", f"Intake at 32 connections through pgbouncer 1.18 (transaction pooling, {b['client_connections']}"
+                      f" pool connections of gunicorn onto {b['server_connections']} server connections) next to "
+                      f"direct, {BOUNCER_ROUNDS} interleaved runs each:", "",
+                  "| path | req/s (each run) | p50 ms | p99 ms | errors |", "|---|---|---|---|---|"]
+        for name in ("direct", "direct, L2I_POOL_CHECK=0", "pgbouncer"):
+            runs = b[name]
+
+            def each(field, digits, runs=runs):
+                return " / ".join(f"{r[field]:.{digits}f}" for r in runs)
+            lines.append(f"| {name} | {each('rps', 0)} | {each('p50_ms', 1)} | {each('p99_ms', 1)} | "
+                         f"{sum(r['errors'] for r in runs)} |")
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ import falcon.media
 from l2i import errors, import_jobs
 from l2i.config import Config
 from l2i.db import open_pool
+from l2i.logs import RedactFilter
 from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
 from l2i.resources.campaigns import CampaignsCollection, CampaignsItem
@@ -30,8 +31,11 @@ from l2i.resources.suppressions import SuppressionsCollection, SuppressionsItem
 
 
 def _json_default(value):
+    if isinstance(value, datetime.datetime) and value.tzinfo is not None:
+        # In UTC whatever the session's TimeZone (behind pgbouncer it is the server's, not set by l2i).
+        return value.astimezone(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
     if isinstance(value, (datetime.datetime, datetime.date)):
-        return value.isoformat().replace("+00:00", "Z")
+        return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, decimal.Decimal):
@@ -42,14 +46,14 @@ def _json_default(value):
 def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     """clock: the time of intake's calling window and of the dialing resources, None = the database's now();
     tests pass a fixed instant."""
-    app = falcon.App(middleware=[RequestContext(), Auth(pool)])
+    app = falcon.App(middleware=[RequestContext(config.trusted_proxies), Auth(pool)])
     json_handler = falcon.media.JSONHandler(dumps=functools.partial(json.dumps, default=_json_default,
                                                                     separators=(",", ":")))
     app.resp_options.media_handlers[falcon.MEDIA_JSON] = json_handler
     errors.install(app, config.retry_after_s)
 
     app.add_route("/healthz", Health())
-    app.add_route("/readyz", Ready(pool))
+    app.add_route("/readyz", Ready(pool, config.retry_after_s))
     app.add_route("/v1/openapi.json", OpenAPI())
     app.add_route("/v1/leads", LeadsCollection(pool, config, clock))
     imports = LeadsImport(pool, config)
@@ -77,6 +81,9 @@ def configure_logging() -> None:
         level=os.environ.get("L2I_LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s pid=%(process)d %(message)s",
     )
+    for handler in logging.getLogger().handlers:  # whatever logs through the root: no token, one line a record
+        if not any(isinstance(f, RedactFilter) for f in handler.filters):
+            handler.addFilter(RedactFilter())
 
 
 def get_app() -> falcon.App:

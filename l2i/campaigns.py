@@ -1,7 +1,7 @@
 """A campaign's settings, validated once for the API (/v1/campaigns) and the CLI (`l2i campaign`).
 
 The settings go to SQL as one JSON object (l2i_campaign_create / l2i_campaign_update in
-sql/migrations/0010_campaigns.sql, which the psql scripts call too); here they are checked field by field, so
+sql/migrations/0011_campaigns.sql, which the psql scripts call too); here they are checked field by field, so
 that a 422 names every problem at once.
 """
 

@@ -7,10 +7,12 @@ so both ways do exactly the same thing.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import re
 import sys
+from pathlib import Path
 
 import psycopg
 from psycopg import sql as pgsql
@@ -29,6 +31,37 @@ def admin_script(script: str) -> str:
     text = (SQL_DIR / "admin" / f"{script}.sql").read_text()
     lines = [line for line in text.splitlines() if not line.lstrip().startswith("\\")]
     return _PSQL_VARIABLE.sub(r"%(\1)s", "\n".join(lines))
+
+
+SOURCE_SECRETS = {
+    "signing_secret": "Typeform's webhook secret, Facebook's app secret or Google's key (checked on every post)",
+    "verify_token": "Facebook's webhook verify token",
+    "page_token": "Facebook's page access token (to read leads)",
+}
+SOURCE_SECRET_ENV = {name: f"L2I_SOURCE_{name.upper()}" for name in SOURCE_SECRETS}
+
+
+def _source_secrets(args) -> dict[str, str]:
+    """A source's secrets from --NAME, --NAME-file FILE (- for standard input) or $L2I_SOURCE_NAME, in that order;
+    '' when none. A file's or stdin's surrounding whitespace (its final newline) is not part of the secret."""
+    if sum(getattr(args, f"{name}_file") == "-" for name in SOURCE_SECRETS) > 1:
+        raise SystemExit("l2i: only one --*-file option can read standard input")
+    secrets = {}
+    for name in SOURCE_SECRETS:
+        flag, value, path = "--" + name.replace("_", "-"), getattr(args, name), getattr(args, f"{name}_file")
+        if value is not None and path is not None:
+            raise SystemExit(f"l2i: give {flag} or {flag}-file, not both")
+        if path == "-":
+            value = sys.stdin.read().strip()
+        elif path is not None:
+            try:
+                value = Path(path).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise SystemExit(f"l2i: {flag}-file: cannot read {path}: {type(exc).__name__}") from None
+        if path is not None and not value:
+            raise SystemExit(f"l2i: {flag}-file: {path} is empty")
+        secrets[name] = value if value is not None else os.environ.get(SOURCE_SECRET_ENV[name], "").strip()
+    return secrets
 
 
 def run_admin(database_url: str, script: str, /, **params) -> list[dict]:
@@ -94,11 +127,44 @@ def _revoked(rows: list[dict], what: str) -> int:
     return 0
 
 
-def _table(rows: list[dict], columns: tuple[str, ...]) -> None:
-    """Tab-separated, with a header line; NULL as an empty cell."""
+_CONTROL = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_NAMES = {"\\": "\\\\", "\t": "\\t", "\r": "\\r", "\n": "\\n"}
+
+
+def table_cell(value) -> str:
+    """A cell of a tab-separated table: a tab, line break or other control character in a lead's field (sent by
+    anyone) would shift columns, forge rows or drive the terminal, so each is escaped (\\t, \\n, \\x1b, ...),
+    and so is the backslash. NULL is an empty cell."""
+    if value is None:
+        return ""
+    return _CONTROL.sub(_escape_control, str(value))
+
+
+def _escape_control(match: re.Match) -> str:
+    char = match[0]
+    return _CONTROL_NAMES.get(char) or (f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}")
+
+
+def csv_cell(value) -> str:
+    """A CSV cell that a spreadsheet will not run: text starting with = + - @ (or a tab or CR, which some
+    spreadsheets skip before a formula) gets a leading apostrophe (OWASP, "CSV Injection",
+    https://owasp.org/www-community/attacks/CSV_Injection). NULL is an empty cell."""
+    if value is None:
+        return ""
+    text = str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _table(rows: list[dict], columns: tuple[str, ...], as_csv: bool = False) -> None:
+    """Tab-separated with a header line (cells escaped), or CSV (--csv; cells safe for spreadsheets)."""
+    if as_csv:
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow(columns)
+        writer.writerows([csv_cell(row[c]) for c in columns] for row in rows)
+        return
     print("\t".join(columns))
     for row in rows:
-        print("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        print("\t".join(table_cell(row[c]) for c in columns))
 
 
 def _scopes(raw: str) -> str:
@@ -144,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("--campaign", default=None, help="the key's default campaign (code or name), for leads naming none")
     kl = key.add_parser("list", help="list an account's keys (no secrets)")
     kl.add_argument("account_id")
+    kl.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
     kr = key.add_parser("revoke", help="revoke a key, given its id or the key itself")
     kr.add_argument("key")
 
@@ -210,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     lf = lead.add_parser("find", help="an account's leads for one number, newest first")
     lf.add_argument("account_id")
     lf.add_argument("phone")
+    lf.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
 
     src = commands.add_parser("source", help="intake sources (one URL per sender)").add_subparsers(
         dest="action", required=True)
@@ -226,10 +294,12 @@ def main(argv: list[str] | None = None) -> int:
     sc.add_argument("--consent-text-version", default=None)
     sc.add_argument("--consent-text", default=None, help="the consent language the form shows")
     sc.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
-    sc.add_argument("--signing-secret", default=None,
-                    help="Typeform's webhook secret, Facebook's app secret or Google's key (checked on every post)")
-    sc.add_argument("--verify-token", default=None, help="Facebook's webhook verify token")
-    sc.add_argument("--page-token", default=None, help="Facebook's page access token (to read leads)")
+    for name, what in SOURCE_SECRETS.items():
+        flag = "--" + name.replace("_", "-")
+        sc.add_argument(flag, default=None, help=f"{what} (visible in the process list: prefer {flag}-file or "
+                        f"${SOURCE_SECRET_ENV[name]})")
+        sc.add_argument(f"{flag}-file", default=None, metavar="FILE",
+                        help=f"read the {name.replace('_', ' ')} from FILE (- for standard input)")
     sl = src.add_parser("list", help="an account's sources (no tokens, no secrets)")
     sl.add_argument("account_id")
     ss = src.add_parser("show", help="a source's settings (no token, no secrets)")
@@ -318,8 +388,7 @@ def _source_command(args, url: str) -> int:
                         consent_on_submit="true" if args.consent_on_submit else "false",
                         consent_text_version=args.consent_text_version or "", consent_text=args.consent_text or "",
                         rate_limit="" if args.rate_limit is None else str(args.rate_limit),
-                        signing_secret=args.signing_secret or "", verify_token=args.verify_token or "",
-                        page_token=args.page_token or "")[0]
+                        **_source_secrets(args))[0]
         print(f"# source {row['id']} for account {args.account_id}; store the token now, it is not shown again")
         print(f"# URL: https://YOUR-HOST/v1/sources/{row['token']}/leads")
         print(row["token"])
@@ -413,7 +482,8 @@ def _dispatch(args, url: str) -> int:
         print(row["key"])
     elif args.command == "key" and args.action == "list":
         rows = run_admin(url, "key_list", account_id=args.account_id)
-        _table(rows, ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at"))
+        _table(rows, ("id", "label", "prefix", "scopes", "rate_limit", "created_at", "last_used_at", "revoked_at"),
+               args.csv)
     elif args.command == "key" and args.action == "revoke":
         return _revoked(run_admin(url, "key_revoke", key=args.key), "key")
     elif args.command == "suppress":
@@ -483,7 +553,7 @@ def _dispatch(args, url: str) -> int:
     elif args.command == "lead":
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
         _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
-                      "buyer", "payout_cents"))
+                      "buyer", "payout_cents"), args.csv)
     return 0
 
 

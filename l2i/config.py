@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Mapping
@@ -20,6 +21,29 @@ def _int(environ: Mapping[str, str], name: str, default: int, minimum: int = 1) 
     return value
 
 
+def _flag(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SystemExit(f"{name} must be 1 or 0, not {raw!r}")
+def _networks(environ: Mapping[str, str], name: str, default: str) -> str:
+    """A comma-separated list of IP addresses or networks (CIDR), or `none`; checked here, parsed by the user."""
+    raw = environ.get(name)
+    raw = default if raw is None or not raw.strip() else raw.strip()
+    if raw.lower() == "none":
+        return ""
+    for item in raw.split(","):
+        try:
+            ipaddress.ip_network(item.strip(), strict=False)
+        except ValueError:
+            raise SystemExit(f"{name} must be IP addresses or networks, comma-separated, or none: {item!r}") from None
+    return ",".join(item.strip() for item in raw.split(","))
+
+
 @dataclass(frozen=True)
 class Config:
     database_url: str = "postgresql:///l2i"
@@ -30,6 +54,14 @@ class Config:
     max_body_bytes: int = 65536
     max_import_bytes: int = 50 * 1024 * 1024
     retry_after_s: int = 5
+    # Behind pgbouncer in transaction pooling: no server-side prepared statements, no startup options.
+    pgbouncer: bool = False
+    # Test each pooled connection before lending it (one empty round trip): a connection killed by a failover
+    # or a restart is dropped and replaced instead of failing one request with a 503.
+    pool_check: bool = True
+    # Peers whose X-Forwarded-For l2i believes (the proxy in front of it): the local nginx. A header from any
+    # other peer is ignored; `none` believes nobody.
+    trusted_proxies: str = "127.0.0.1,::1"
     # CSV import jobs (l2i/import_jobs.py): runner threads in this process (0: none here, `l2i worker` runs them),
     # jobs at once per account and in all (counted in the database, across every process and host), the lease a
     # runner holds on a job, and how long a request may wait for a job's end (Prefer: wait=N) and how many at once.
@@ -57,6 +89,9 @@ class Config:
             max_body_bytes=_int(environ, "L2I_MAX_BODY_BYTES", cls.max_body_bytes, minimum=1024),
             max_import_bytes=_int(environ, "L2I_MAX_IMPORT_BYTES", cls.max_import_bytes, minimum=1024),
             retry_after_s=_int(environ, "L2I_RETRY_AFTER", cls.retry_after_s),
+            pgbouncer=_flag(environ, "L2I_PGBOUNCER", cls.pgbouncer),
+            pool_check=_flag(environ, "L2I_POOL_CHECK", cls.pool_check),
+            trusted_proxies=_networks(environ, "L2I_TRUSTED_PROXIES", cls.trusted_proxies),
             import_threads=_int(environ, "L2I_IMPORT_THREADS", cls.import_threads, minimum=0),
             imports_per_account=_int(environ, "L2I_IMPORTS_PER_ACCOUNT", cls.imports_per_account),
             imports_total=_int(environ, "L2I_IMPORTS_TOTAL", cls.imports_total),

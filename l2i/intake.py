@@ -50,7 +50,7 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
 
 def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
            consent_origin: dict | None = None, test: bool = False, default_campaign_id=None,
-           now: datetime | None = None) -> dict[str, Any]:
+           now: datetime | None = None, client_ip: str | None = None) -> dict[str, Any]:
     """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
     (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused (nothing
     stored). `hold`: reasons the caller already has to hold the lead (a CSV row's do-not-call column:
@@ -61,12 +61,17 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
     transaction that is rolled back, so nothing is stored (a platform's "send test" button).
     default_campaign_id: the key's default campaign, for a lead that names none. (A source's default campaign
     is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)
-    now: the instant the gates decide at (None: the database clock, as the service runs)."""
+    now: the instant the gates decide at (None: the database clock, as the service runs). client_ip: the
+    address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
+    consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
     if consent_origin:
         consent["origin"] = consent_origin
+    if client_ip and lead.consent and not lead.consent.get("ip"):
+        lead.consent["ip"] = client_ip
+        consent["ip_from"] = "client_address"
     if not phone.us:
         reasons.append("not_us_number")
     # Every state whose rules apply: the address state and the area code's state (FL, OK, CT and OR presume a

@@ -13,8 +13,9 @@ import uuid
 import falcon
 
 from l2i import sql
+from l2i.clients import client_address, parse_networks
 from l2i.errors import APIError, unauthorized
-from l2i.sources import mask
+from l2i.logs import log_path
 
 access_log = logging.getLogger("l2i.access")
 
@@ -24,21 +25,28 @@ _KEY = re.compile(r"^l2i_[0-9a-f]{64}$")
 
 class RequestContext:
     """Takes the caller's X-Request-Id (or makes one), echoes it, and logs one line per request: no query
-    string, no key or source token (only the non-secret prefix, also in a path), no body."""
+    string, no key or source token (only the non-secret prefix, also in a path), no body; the path escaped, phone
+    numbers in it masked (l2i.logs.log_path). Also finds the client's address (l2i.clients: X-Forwarded-For only
+    from a trusted proxy) as req.context.client_ip."""
+
+    def __init__(self, trusted_proxies: str = ""):
+        self.trusted_proxies = parse_networks(trusted_proxies)
 
     def process_request(self, req, resp):
         supplied = req.get_header("X-Request-Id") or ""
         req.context.request_id = supplied if _REQUEST_ID.match(supplied) else uuid.uuid4().hex
+        req.context.client_ip = client_address(req.remote_addr, req.get_header("X-Forwarded-For"),
+                                               self.trusted_proxies)
         req.context.started = time.perf_counter()
         resp.set_header("X-Request-Id", req.context.request_id)
 
     def process_response(self, req, resp, resource, req_succeeded):
         key = req.context.get("key") or req.context.get("source")
         access_log.info(
-            "request_id=%s method=%s path=%s status=%s ms=%.1f key=%s account=%s",
-            req.context.get("request_id"), req.method, mask(req.path), resp.status_code,
+            "request_id=%s method=%s path=%s status=%s ms=%.1f key=%s account=%s client=%s",
+            req.context.get("request_id"), req.method, log_path(req.path), resp.status_code,
             (time.perf_counter() - req.context.get("started", time.perf_counter())) * 1000,
-            key["prefix"] if key else "-", key["account_id"] if key else "-",
+            key["prefix"] if key else "-", key["account_id"] if key else "-", req.context.get("client_ip") or "-",
         )
 
 

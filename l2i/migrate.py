@@ -10,7 +10,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from l2i.sql import SQL_DIR
+from l2i.sql import SQL_DIR, SQLNotFound
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
@@ -33,6 +33,8 @@ def migrations(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, str, Path]]:
         if not match:
             raise ValueError(f"migration file name {path.name!r} is not NNNN_name.sql")
         found.append((int(match[1]), match[2], path))
+    if not found:
+        raise SQLNotFound(f"no migrations in {directory}: refusing to report 'nothing to apply'")
     versions = [version for version, _, _ in found]
     if versions != list(range(1, len(versions) + 1)):
         raise ValueError(f"migrations must be numbered 0001, 0002, ... without gaps: {versions}")

@@ -127,7 +127,7 @@ def document() -> dict:
     test_result = {
         "type": "object",
         "required": ["outcome", "stored", "would_be", "status", "reasons"],
-        "description": "A test submission (\"test\": true, or a platform's test flag such as Google's is_test): "
+        "description": "A test submission (\"test\": true, ?test=true, or a platform's test flag such as Google's is_test): "
                        "every gate ran, nothing was stored.",
         "properties": {
             "outcome": {"type": "string", "enum": ["test"]},
@@ -244,9 +244,10 @@ def document() -> dict:
             **_campaign_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
-            "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable.", "responses": {
+            "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable and takes writes.",
+                                "responses": {
                 "200": {"description": "Ready.", "content": {"application/json": {"schema": {"type": "object"}}}},
-                "503": _error("The database is unavailable.", _RETRY)}}},
+                "503": _error("The database is unavailable, in recovery or read-only.", _RETRY)}}},
             "/v1/openapi.json": {"get": {"operationId": "openapi", "summary": "This document.", "responses": {
                 "200": {"description": "OpenAPI 3.1.", "content": {"application/json": {
                     "schema": {"type": "object"}}}}}}},
@@ -566,21 +567,30 @@ def _import_paths() -> dict:
             "parameters": [{"name": "source", "in": "query", "required": False,
                             "description": "The source of rows that name none.", "schema": {"type": "string"}}],
             "requestBody": {"required": True, "content": {
-                media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")}},
+                **{media: {"schema": {"type": "string"}} for media in ("text/csv", "text/tab-separated-values")},
+                "multipart/form-data": {"schema": {
+                    "type": "object", "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary",
+                                            "description": "The CSV file: the first part with a filename, any "
+                                                           "type."},
+                                   "source": {"type": "string", "maxLength": 4096,
+                                              "description": "As the source query parameter (the query wins)."}}}},
+            }},
             "responses": {
                 "200": {"description": "With Prefer: wait, the job ended in time: every row decided and committed.",
                         "headers": {**_RATE_HEADERS, "Content-Location": location["Content-Location"]},
                         "content": job_content},
                 "202": {"description": "The file is stored and queued; GET the Location for progress and rows.",
                         "headers": {**_RATE_HEADERS, **location}, "content": job_content},
-                "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV: nothing stored.",
-                              _RATE_HEADERS),
+                "400": _error("The file is not UTF-8 or UTF-16 text, or not well-formed CSV, or a form upload "
+                              "does not parse as multipart/form-data: nothing stored.", _RATE_HEADERS),
                 "408": _error("The body arrived too slowly (L2I_READ_TIMEOUT, L2I_BODY_TIMEOUT)."),
                 "413": _error("The file is larger than L2I_MAX_IMPORT_BYTES.", _RATE_HEADERS),
-                "415": _error("Not text/csv (or text/tab-separated-values), or a charset other than UTF-8 or "
-                              "UTF-16.", _RATE_HEADERS),
+                "415": _error("Not text/csv (or text/tab-separated-values, or a multipart/form-data upload), "
+                              "or a charset other than UTF-8 or UTF-16.", _RATE_HEADERS),
                 "422": _error("The file is empty, or its header has no phone column or repeats a name; or a bad "
-                              "source: see fields. Nothing stored.", _RATE_HEADERS),
+                              "source, or a form upload without a file part: see fields. Nothing stored.",
+                              _RATE_HEADERS),
                 "500": _error("With Prefer: wait, the job failed (import_failed): the rows decided before are "
                               "stored, see the Location."),
                 **_AUTH_ERRORS,

@@ -10,16 +10,13 @@ submit leads to its source's account.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-import falcon
-
 from l2i import adapters, sql
-from l2i.errors import APIError, FieldError, unauthorized
+from l2i.errors import FieldError, rate_limit_headers, refuse_over_limit, unauthorized
 from l2i.fields import BY_NAME, LEAD_COLUMNS, _convert, lookup, parse_timestamp
 
 TOKEN = re.compile(r"^l2is_[0-9a-f]{64}$")
@@ -55,14 +52,8 @@ def authenticate(pool, resp, token: str | None, source_id: str | None) -> dict:
         source = sql.one(conn, "source_hit", token_hash=hashlib.sha256(token.encode()).digest(), source_id=wanted)
     if source is None:
         raise unauthorized("This source token is unknown or has been revoked.")
-    resp.set_header("X-RateLimit-Limit", str(source["rate_limit"]))
-    resp.set_header("X-RateLimit-Remaining", str(max(0, source["rate_limit"] - source["hits"])))
-    resp.set_header("X-RateLimit-Reset", str(source["reset_at"]))
-    if source["hits"] > source["rate_limit"]:
-        wait = max(1, math.ceil(source["reset_at"] - float(source["now_epoch"])))
-        raise APIError(falcon.HTTP_429, "rate_limited",
-                       f"This source may send {source['rate_limit']} requests a minute; retry in {wait} s.",
-                       headers={"Retry-After": str(wait)})
+    rate_limit_headers(resp, source)
+    refuse_over_limit(source, f"This source may send {source['rate_limit']} requests a minute")
     return source
 
 

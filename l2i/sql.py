@@ -12,7 +12,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-SQL_DIR = Path(__file__).resolve().parent.parent / "sql"
+_PACKAGE = Path(__file__).resolve().parent
+
+
+class SQLNotFound(RuntimeError):
+    """The migrations or the named queries are missing: the install is broken, and nothing can work."""
+
+
+def find_sql_dir(candidates: tuple[Path, ...] = (_PACKAGE / "_sql", _PACKAGE.parent / "sql")) -> Path:
+    """sql/ as installed (l2i/_sql, shipped in the wheel by setup.py) or in the source tree (a checkout, an
+    editable install). It must hold migrations/0001_*.sql, queries/*.sql and admin/*.sql (the CLI's scripts);
+    if no candidate does, say so loudly: an l2i without its SQL once answered "nothing to apply" to
+    `l2i migrate` and failed every request."""
+    for directory in candidates:
+        if all(any(directory.glob(pattern)) for pattern in ("migrations/0001_*.sql", "queries/*.sql", "admin/*.sql")):
+            return directory
+    raise SQLNotFound("l2i cannot find its SQL (migrations/, queries/, admin/) in "
+                      + " or ".join(str(d) for d in candidates)
+                      + ": the package was installed without it; reinstall from a wheel or sdist built by setup.py")
+
+
+SQL_DIR = find_sql_dir()
 
 _HEADER = re.compile(r"^-- name: (?P<name>[a-z_][a-z0-9_]*) :(?P<card>one|many|exec)\s*$", re.MULTILINE)
 
@@ -67,6 +87,8 @@ def load(directory: Path = SQL_DIR / "queries") -> dict[str, Query]:
             if name in queries:
                 raise ValueError(f"query {name!r} is defined twice ({path.name})")
             queries[name] = query
+    if not queries:
+        raise SQLNotFound(f"no named queries in {directory}")
     return queries
 
 

@@ -1534,7 +1534,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0010 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0011 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -1682,7 +1682,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0010), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0011), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -2124,23 +2124,6 @@ COMMENT ON FUNCTION l2i_import_claim(integer, integer, integer, uuid) IS
     'Claims one import job within the per-account and total limits (l2i/import_jobs.py); no row if none may start.';
 
 
--- ---------------------------------------------------------------------------------------------------------------
--- l2i_analyst: read-only, for analysts and dashboards. It sees the views and the tables without secrets; never
--- api_keys, postback_tokens (hashes), rate_limit_windows or postback_rate_limit_windows. NOLOGIN: grant it to a login role
--- (GRANT l2i_analyst TO alice). Roles belong to the whole server, so it is created only if missing.
-DO $$
-BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'l2i_analyst') THEN
-        CREATE ROLE l2i_analyst NOLOGIN;
-    END IF;
-END
-$$;
-GRANT USAGE ON SCHEMA public TO l2i_analyst;
-GRANT SELECT ON analytics_funnel_daily, analytics_revenue_by_buyer, analytics_unmatched_postbacks,
-                accounts, leads, lead_events, dial_queue, transfers, postbacks, suppressions,
-                calling_rules, calling_holidays, campaigns, analytics_campaigns
-    TO l2i_analyst;
-GRANT SELECT ON imports, import_rows TO l2i_analyst;
 
 -- ===============================================================================================================
 -- Intake sources, their secrets, rate-limit windows and pending platform leads; Idempotency-Key (0007).
@@ -2283,7 +2266,50 @@ LANGUAGE sql AS $$
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- The analyst role reads sources without the token hash, and never source_secrets.
-GRANT SELECT (id, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, consent_text_version,
-              consent_text, rate_limit, created_at, last_used_at, revoked_at)
-    ON sources TO l2i_analyst;
+-- The analysts' read-only role, one per database (0010_analyst_per_database.sql; 0004 made one l2i_analyst for the
+-- whole server): l2i_<database>_analyst, or the name in the setting l2i.analyst_role. It sees the views and the
+-- tables without secrets; never api_keys, postback_tokens (hashes), rate_limit_windows,
+-- postback_rate_limit_windows, source_secrets or sources.token_hash. NOLOGIN: grant it to a login role. Only the owner, the migrating role (the service) and this role may connect; only the owner and the
+-- service may take advisory locks (the postback and transfer locks), when a superuser migrates.
+CREATE FUNCTION l2i_analyst_role() RETURNS name
+LANGUAGE sql
+STABLE
+AS $$
+    -- 63 bytes at most: a long database name is cut before the suffix, so the suffix always stays.
+    SELECT coalesce(nullif(current_setting('l2i.analyst_role', true), ''),
+                    left('l2i_' || current_database(), 55) || '_analyst')::name;
+$$;
+COMMENT ON FUNCTION l2i_analyst_role() IS
+    'The name of this database''s read-only analyst role: the setting l2i.analyst_role, else l2i_<database>_analyst.';
+
+DO $$
+DECLARE
+    v_role name := l2i_analyst_role();
+    v_owner name := (SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database());
+    v_function text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = v_role) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN', v_role);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', v_role);
+    EXECUTE format('GRANT SELECT ON analytics_funnel_daily, analytics_revenue_by_buyer, analytics_unmatched_postbacks, '
+                   'accounts, leads, lead_events, dial_queue, transfers, postbacks, suppressions, calling_rules, '
+                   'calling_holidays, imports, import_rows, campaigns, analytics_campaigns TO %I', v_role);
+    -- sources without the token hash (0007_sources.sql), never source_secrets.
+    EXECUTE format('GRANT SELECT (id, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, '
+                   'consent_text_version, consent_text, rate_limit, created_at, last_used_at, revoked_at) '
+                   'ON sources TO %I', v_role);
+    EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+    EXECUTE format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', current_database(), current_user);
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), v_role);
+    IF (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        FOR v_function IN
+            SELECT p.oid::regprocedure::text FROM pg_proc AS p
+            WHERE p.pronamespace = 'pg_catalog'::regnamespace AND p.proname ~ '^pg_(try_)?advisory_'
+        LOOP
+            EXECUTE format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', v_function);
+            EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO %I, %I', v_function, v_owner, current_user);
+        END LOOP;
+    END IF;
+END
+$$;

@@ -7,6 +7,7 @@ makes its own accounts, so tests do not see each other's leads.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import uuid
 
@@ -38,9 +39,16 @@ def create_scratch_database(prefix: str = "l2i_test") -> str:
     return name
 
 
+def analyst_role(database: str) -> str:
+    """The analyst role migration 0010 creates for a database (l2i_analyst_role() in SQL)."""
+    return ("l2i_" + database)[:55] + "_analyst"
+
+
 def drop_database(name: str) -> None:
+    """Drops the database and its analyst role (roles belong to the server: they would outlive the database)."""
     with psycopg.connect(make_conninfo(BASE_URL, dbname="postgres"), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'DROP ROLE IF EXISTS "{analyst_role(name)}"')
 
 
 @contextlib.contextmanager
@@ -54,6 +62,33 @@ def migrated_database(prefix: str = "l2i_test"):
         yield name, url
     finally:
         drop_database(name)
+
+
+class _Unexpected(logging.Handler):
+    """Collects l2i's "unhandled error" records: each is a 500 answered to someone."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def no_500(request):
+    """No response in the test suite may be a 500 (issue 10): any unhandled error during a test fails it, even
+    one the test did not look at. Real gunicorns are checked by tests/gunicorn_server.py."""
+    handler = _Unexpected()
+    logger = logging.getLogger("l2i.errors")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    unexpected = [r.getMessage() for r in handler.records if r.getMessage().startswith("unhandled error")]
+    if unexpected:
+        pytest.fail(f"{len(unexpected)} response(s) were 500: {unexpected[:3]}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

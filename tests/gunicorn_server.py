@@ -113,6 +113,13 @@ def running_gunicorn(database_url: str, env: dict[str, str] | None = None, worke
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=10)
         log_file.close()
+        log_text = base_url.log()
         with contextlib.suppress(OSError):
             if not os.environ.get("L2I_KEEP_GUNICORN_LOG"):
                 os.unlink(log_file.name)
+    # No response may be a 500 (issue 10): l2i logs each one as "unhandled error", gunicorn its own as
+    # "Error handling request". Checked after the server stopped, so it does not hide the test's own failure.
+    for sign in ("unhandled error", "Error handling request"):
+        if sign in log_text:
+            line = next(line for line in log_text.splitlines() if sign in line)
+            raise AssertionError(f"gunicorn answered a 500: {line}")

@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import http.server
 import json
+import logging
 import threading
 import urllib.parse
 from datetime import datetime, timedelta, timezone
@@ -199,10 +200,11 @@ def test_multipart_bodies_are_bounded_like_every_other(client, account, database
 
 
 # --- Gravity Forms, Elementor: input ids or labels, through the source's mapping --------------------------------
-# https://docs.gravityforms.com/triggering-webhooks-form-submissions/ : the Webhooks Add-On with Request Body "All
-# Fields" sends the entry; https://docs.gravityforms.com/entry-object/ : entry keys are field ids, a Name field's
-# parts "1.3" (first) and "1.6" (last), an Address field's "4.1" street, "4.3" city, "4.4" state, "4.5" ZIP; plus
-# id, form_id, date_created, source_url, ip, user_agent.
+# https://docs.gravityforms.com/triggering-webhooks-form-submissions/ : the Webhooks Add-On's Request Body setting,
+# "All Fields" or "Select Fields"; https://docs.gravitypdf.com/users/webhooks-support : with "All Fields",
+# "Gravity Forms will send the entire unformatted entry with the request"; https://docs.gravityforms.com/entry-object/
+# : entry keys are field ids, a Name field's parts "1.3" (first) and "1.6" (last), an Address field's "4.1" street,
+# "4.3" city, "4.4" state, "4.5" ZIP; plus id, form_id, date_created, source_url, ip, user_agent.
 
 def test_gravity_forms_entry_through_the_mapping(client, accounts, account, database_url):
     mapping = {"1.3": "first_name", "1.6": "last_name", "2": "email", "3": "phone", "4.1": "address1",
@@ -228,7 +230,10 @@ def test_gravity_forms_entry_through_the_mapping(client, accounts, account, data
 
 
 # https://github.com/orgs/elementor/discussions/21768 : Elementor Pro's "Webhook" action after submit sends the
-# fields keyed by their labels (no per-field parameter names), as a form post.
+# fields keyed by their labels (no per-field parameter names). Elementor Pro's action itself
+# (modules/forms/actions/webhook.php, as published in public copies of Elementor Pro): with "Advanced Data" off
+# (the default) the body is $record->get_formatted_data(true) (label => value) plus form_id and form_name, given to
+# wp_remote_post() as an array, i.e. a form post; with it on, {form: {id, name}, fields, meta} (not tested here).
 
 def test_elementor_labels_through_the_mapping(client, accounts, account, database_url):
     mapping = {"Best number to reach you": "phone", "Where do you live?": "state"}
@@ -243,6 +248,49 @@ def test_elementor_labels_through_the_mapping(client, accounts, account, databas
     assert_named(lead, phone="+12065550162", first="Chris", last="Park", email="chris@example.com", state="WA",
                  zip_code="98101", attribution={"utm_source": "website"})
     assert lead["extra"]["Name"] == "Chris Park"  # the whole name stays, as sent
+
+
+# --- WPForms -----------------------------------------------------------------------------------------------------
+# The WPForms Webhooks addon's own delivery code (class WPFormsWebhooks\Process, delivery() and
+# fill_http_body_params_value(), in the addon's src/Process.php as published in public copies of the addon): the
+# body is the webhook's "Request Body" setting, each parameter name the site owner typed mapped to a field's value
+# ("Name" fields give the whole name; address, checkbox and select values join their lines with "||"; a date-time
+# field is {"value", "unix"}) or to a custom value whose smart tags ({user_ip}, {page_url}, ...) are filled in;
+# Content-Type application/x-www-form-urlencoded; charset=utf-8 (the default) or application/json; charset=utf-8
+# ("Request Format: JSON"); headers X-WPForms-Webhook-Id and X-WPForms-Webhook-Signature "t=<unix>,v=<hex HMAC-
+# SHA256 of '<unix>.' + the body as PHP JSON>" and User-Agent wpforms-webhooks/<version>. The flat shape is
+# served by the source's mapping (the signature is signed over PHP's JSON of the fields, not over the bytes sent
+# in the default form format, so l2i does not check it: the URL's token is the credential). Set-up:
+# https://wpforms.com/docs/how-to-install-and-use-the-webhooks-addon-with-wpforms/
+
+@pytest.mark.parametrize("request_format", ["form", "json"])
+def test_wpforms_webhooks_addon_through_the_mapping(client, accounts, account, database_url, request_format):
+    mapping = {"Your Name": "full_name", "Phone Number": "phone", "Email Address": "email", "State": "state",
+               "ZIP Code": "zip", "page": "landing_page", "visitor_ip": "ip", "Home Address.0": "address1"}
+    _, token = consented_source(database_url, account, adapter="wpforms", mapping=mapping,
+                                defaults={"source": "wpforms-quote"})
+    body = {"Your Name": "Dana Whitfield", "Email Address": "dana@example.com", "Phone Number": "(303) 555-0178",
+            "Home Address": "1437 Bannock St||Denver, CO 80202||United States", "State": "Colorado",
+            "ZIP Code": "80202", "page": "https://example.com/quote/", "visitor_ip": "203.0.113.7"}
+    headers = {"X-WPForms-Webhook-Id": "1", "X-WPForms-Webhook-Signature": "t=1783245000,v=" + "0" * 64,
+               "User-Agent": "wpforms-webhooks/1.4.0"}
+    if request_format == "json":
+        body["Best time to call"] = {"value": "07/06/2026 10:30 am", "unix": 1783333800}
+        response = client.simulate_post(f"/v1/sources/{token}/leads", body=json.dumps(body), headers={
+            **headers, "Content-Type": "application/json; charset=utf-8"})
+    else:
+        response = client.simulate_post(f"/v1/sources/{token}/leads", body=urllib.parse.urlencode(body), headers={
+            **headers, "Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    assert response.status_code == 201, response.text
+    lead = lead_of(client, accounts, account, response.json["lead_id"])
+    assert_named(lead, phone="+13035550178", first="Dana", last="Whitfield", email="dana@example.com", state="CO",
+                 zip_code="80202", attribution={"landing_page": "https://example.com/quote/"},
+                 consent={"ip": "203.0.113.7", "consent_text": CONSENT_TEXT})
+    assert lead["source"] == "wpforms-quote"
+    assert lead["address1"] == "1437 Bannock St"
+    assert lead["extra"]["Home Address"] == "1437 Bannock St||Denver, CO 80202||United States"  # kept whole
+    if request_format == "json":
+        assert lead["extra"]["Best time to call"] == {"value": "07/06/2026 10:30 am", "unix": 1783333800}
 
 
 # --- HubSpot -----------------------------------------------------------------------------------------------------
@@ -457,8 +505,9 @@ def test_facebook_signature_is_required_to_match(fb_client, account, database_ur
     assert db.execute("SELECT count(*) FROM source_pending_leads WHERE external_id = '555555555555'").fetchone()[0] == 0
 
 
-def test_graph_down_loses_no_lead(fb_client, client, accounts, account, database_url, graph, db, capsys):
+def test_graph_down_loses_no_lead(fb_client, client, accounts, account, database_url, graph, db, capsys, caplog):
     source_id, token = facebook_source(database_url, account)
+    caplog.set_level(logging.INFO, logger="l2i")
     graph.up = False
     graph.leads["666666666661"] = graph_lead("666666666661", "+14045550121")
     graph.leads["666666666662"] = graph_lead("666666666662", "+14045550122")
@@ -469,7 +518,10 @@ def test_graph_down_loses_no_lead(fb_client, client, accounts, account, database
     waiting = db.execute("SELECT external_id, attempts, last_error FROM source_pending_leads WHERE source_id = %s "
                          "AND done_at IS NULL", (source_id,)).fetchall()
     assert waiting == [("666666666661", 1, "Graph API answered HTTP 503")]
-    assert PAGE_TOKEN not in str(waiting)
+    # the page token is in the URL l2i asked: neither the answer nor the warning about the wait may carry it
+    warnings = [r.getMessage() for r in caplog.records if "platform lead waiting" in r.getMessage()]
+    assert len(warnings) == 1 and "external_id=666666666661" in warnings[0]
+    assert PAGE_TOKEN not in response.text and all(PAGE_TOKEN not in r.getMessage() for r in caplog.records)
 
     # the next webhook retries the waiting one too
     graph.up = True
@@ -513,3 +565,48 @@ def test_make_form_post_with_source_headers(client, accounts, account, database_
     assert_named(lead, phone="+17025550193", first="Pat", last="Kim", email="pat@example.com", state="NV",
                  zip_code="89101", attribution={"utm_source": "make", "utm_campaign": "vegas"},
                  consent={"ip": "198.51.100.9", "consent_text_version": "form-v3"})
+
+
+# --- "send test" buttons -----------------------------------------------------------------------------------------
+# What the platforms document about their test sends, and so what l2i can treat as a test submission:
+# - Google Ads: the webhook test button sends a sample lead with "is_test": true
+#   (https://developers.google.com/google-ads/webhook/docs/testing): a test submission (test above).
+# - Typeform: the Webhooks panel lets you "Test your URL" (https://www.typeform.com/help/webhooks/); no flag or
+#   fixed sample values are documented for that request. Unbounce's webhook article
+#   (https://documentation.unbounce.com/hc/en-us/articles/203510044-Using-a-Webhook) documents no test send either.
+# - Facebook: the Lead Ads Testing Tool creates a real lead, "organic leads that are not associated with any ad",
+#   with dummy data by default, delivered by the same webhook and read from the same Graph API
+#   (https://developers.facebook.com/docs/marketing-api/guides/lead-ads/testing-troubleshooting); no test flag.
+# Where nothing is documented l2i guesses nothing: a test is marked by the sender, with a `test` field (a Typeform
+# hidden field, an Unbounce hidden form field) or with ?test=true on the URL pasted while testing.
+
+def test_a_typeform_hidden_test_field_runs_every_gate_and_stores_nothing(client, account, database_url, db):
+    _, token = consented_source(database_url, account, adapter="typeform", signing_secret=TYPEFORM_SECRET)
+    body = json.loads(typeform_body("2026-07-05T18:08:10Z"))
+    body["form_response"]["hidden"]["test"] = "true"
+    raw = json.dumps(body).encode()
+    response = client.simulate_post(f"/v1/sources/{token}/leads", body=raw, headers={
+        "Content-Type": "application/json", "Typeform-Signature": typeform_signature(raw)})
+    assert response.status_code == 200, response.text
+    assert response.json == {"outcome": "test", "stored": False, "would_be": "created", "status": "new",
+                             "reasons": []}
+    bad = client.simulate_post(f"/v1/sources/{token}/leads", body=raw, headers={
+        "Content-Type": "application/json", "Typeform-Signature": typeform_signature(raw, "wrong")})
+    assert bad.status_code == 401  # a test still passes every check first
+    assert db.execute("SELECT count(*) FROM leads WHERE account_id = %s", (account,)).fetchone()[0] == 0
+
+
+def test_test_true_on_the_pasted_url_marks_an_unbounce_test_send(client, account, database_url, db):
+    _, token = consented_source(database_url, account, adapter="unbounce")
+    data = {"first_name": ["Joe"], "phone_number": ["(415) 555-0139"], "state": ["CA"]}
+    form = {"page_id": "p1", "page_url": "https://lp.example.com/quote", "page_name": "Quote", "variant": "a",
+            "data.json": json.dumps(data)}
+    response = client.simulate_post(f"/v1/sources/{token}/leads", params={"test": "true"},
+                                    body=urllib.parse.urlencode(form),
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 200, response.text
+    assert (response.json["outcome"], response.json["stored"]) == ("test", False)
+    assert db.execute("SELECT count(*) FROM leads WHERE account_id = %s", (account,)).fetchone()[0] == 0
+    response = client.simulate_post(f"/v1/sources/{token}/leads", body=urllib.parse.urlencode(form),
+                                    headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 201  # the same send without it is a lead

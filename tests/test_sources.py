@@ -4,15 +4,19 @@ an error body or a stored lead; the admin API; consent on submit; defaults; Idem
 
 from __future__ import annotations
 
+import io
 import logging
-import threading
+import os
 import re
+import subprocess
+import threading
 import time
 import uuid
 
 import psycopg
 import pytest
 
+from l2i.sql import SQL_DIR
 from tests.conftest import QUICKSTART_LEAD, bearer
 from tests.sourcekit import lead_of, lead_row, make_source
 
@@ -167,7 +171,8 @@ def test_the_admin_api_refuses_bad_settings_all_at_once(client, accounts, accoun
 def test_the_analyst_role_reads_sources_but_never_their_secrets_or_hashes(database_url, account):
     make_source(database_url, account, signing_secret="s3cret", page_token="EAAB-page-token")
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SET ROLE l2i_analyst")
+        # The database's own analyst role (migration 0010: l2i_<database>_analyst).
+        conn.execute("SELECT set_config('role', l2i_analyst_role(), false)")
         assert conn.execute("SELECT count(*) FROM sources WHERE account_id = %s", (account,)).fetchone()[0] == 1
         for query in ("SELECT * FROM source_secrets", "SELECT token_hash FROM sources"):
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
@@ -334,3 +339,52 @@ def test_racing_requests_with_one_idempotency_key_store_one_lead(app, accounts, 
     assert all(a.status_code == 201 or a.json["error"]["code"] == "idempotency_in_progress" for a in answers)
     assert db.execute("SELECT count(*), sum(duplicate_count) FROM leads WHERE account_id = %s",
                       (account,)).fetchone() == (1, 0)
+
+
+# --- secrets kept out of the process list ------------------------------------------------------------------------
+
+def stored_secrets(database_url, source_id) -> tuple:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT signing_secret, verify_token, page_token FROM source_secrets "
+                            "WHERE source_id = %s", (source_id,)).fetchone()
+
+
+def test_source_secrets_from_a_file_stdin_or_the_environment_never_the_command_line(database_url, account,
+                                                                                   tmp_path, monkeypatch, capsys):
+    # `ps` shows every process's arguments to every user; a file, a pipe or the environment does not.
+    from l2i.cli import main
+    (tmp_path / "page-token.txt").write_text("EAAB-from-a-file\n")
+    monkeypatch.setattr("sys.stdin", io.StringIO("whsec-from-stdin\n"))
+    monkeypatch.setenv("L2I_SOURCE_VERIFY_TOKEN", "verify-from-env")
+    argv = ["--database-url", database_url, "source", "create", account, "FB form", "--adapter", "facebook",
+            "--page-token-file", str(tmp_path / "page-token.txt"), "--signing-secret-file", "-"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    source_id = out.splitlines()[0].split()[2]
+    assert stored_secrets(database_url, source_id) == ("whsec-from-stdin", "verify-from-env", "EAAB-from-a-file")
+    for secret in ("whsec-from-stdin", "verify-from-env", "EAAB-from-a-file"):
+        assert secret not in out and all(secret not in arg for arg in argv)
+
+    # The command line still works, and wins over the environment; a flag and its file together are refused,
+    # and so are two options reading standard input or an empty file.
+    assert main(["--database-url", database_url, "source", "create", account, "x", "--verify-token", "v2"]) == 0
+    source_id = capsys.readouterr().out.splitlines()[0].split()[2]
+    assert stored_secrets(database_url, source_id) == (None, "v2", None)
+    (tmp_path / "empty").write_text("\n")
+    for extra, says in ((["--page-token", "a", "--page-token-file", "-"], "not both"),
+                        (["--page-token-file", "-", "--signing-secret-file", "-"], "standard input"),
+                        (["--page-token-file", str(tmp_path / "empty")], "is empty"),
+                        (["--page-token-file", str(tmp_path / "missing")], "cannot read")):
+        with pytest.raises(SystemExit, match=says):
+            main(["--database-url", database_url, "source", "create", account, "y", *extra])
+
+
+def test_psql_takes_source_secrets_from_the_environment(database_url, account):
+    script = str(SQL_DIR / "admin" / "source_create.sql")
+    env = {**os.environ, "L2I_SOURCE_PAGE_TOKEN": "EAAB-psql-env", "L2I_SOURCE_SIGNING_SECRET": "psql-secret"}
+    result = subprocess.run(["psql", database_url, "-X", "-At", "-v", "ON_ERROR_STOP=1", "-v", f"account_id={account}",
+                             "-v", "name=psql FB", "-v", "verify_token=from-v", "-f", script],
+                            capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    source_id = result.stdout.split("|")[0]
+    assert stored_secrets(database_url, source_id) == ("psql-secret", "from-v", "EAAB-psql-env")

@@ -6,6 +6,7 @@ from urllib.parse import urlencode
 
 import psycopg
 import pytest
+from psycopg import sql as pgsql
 
 from tests.conftest import QUICKSTART_LEAD, bearer
 
@@ -103,7 +104,9 @@ def test_funnel_view_agrees_with_the_stats(funnel, db):
 
 def test_analyst_role_sees_views_and_no_secrets(database_url, funnel):
     with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("SET ROLE l2i_analyst")
+        # The database's own analyst role (migration 0010: l2i_<database>_analyst; tests/test_analyst.py).
+        role = conn.execute("SELECT l2i_analyst_role()").fetchone()[0]
+        conn.execute(pgsql.SQL("SET ROLE {}").format(pgsql.Identifier(role)))
         assert conn.execute("SELECT count(*) FROM analytics_funnel_daily").fetchone()[0] >= 2
         assert conn.execute("SELECT count(*) FROM leads").fetchone()[0] >= 4
         for secret in ("api_keys", "postback_tokens", "rate_limit_windows", "postback_rate_limit_windows"):

@@ -43,13 +43,13 @@ def load_json(text: Any, what: str) -> Any:
         raise AdapterError(f"{what} is not valid JSON: {str(exc).splitlines()[0][:200]}") from None
 
 
-from l2i.adapters import facebook, flat, google, hubspot, jotform, typeform, unbounce  # noqa: E402
+from l2i.adapters import facebook, flat, google, hubspot, jotform, typeform, unbounce, wpforms  # noqa: E402
 
-MODULES = (unbounce, typeform, jotform, hubspot, facebook, google, flat)
+MODULES = (unbounce, typeform, jotform, hubspot, facebook, google, wpforms, flat)
 ADAPTERS: dict[str, Any] = {module.NAME: module for module in MODULES}
-# Other names people will look for: the flat adapter serves Zapier, Make, Gravity Forms, Elementor, WPForms and the
+# Other names people will look for: the flat adapter serves Zapier, Make, Gravity Forms, Elementor and the
 # lead platforms' flat posts (LeadConduit, boberdoo, LeadsPedia, LeadProsper), with the source's mapping.
-for _alias in ("zapier", "make", "gravityforms", "elementor", "wpforms", "leadconduit", "boberdoo", "leadspedia",
+for _alias in ("zapier", "make", "gravityforms", "elementor", "leadconduit", "boberdoo", "leadspedia",
                "leadprosper"):
     ADAPTERS[_alias] = flat
 NAMES = tuple(sorted(ADAPTERS))

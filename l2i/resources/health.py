@@ -1,10 +1,12 @@
-"""GET /healthz (the process answers) and GET /readyz (the database answers). No authentication."""
+"""GET /healthz (the process answers) and GET /readyz (the database answers and takes writes). No
+authentication."""
 
 from __future__ import annotations
 
 import falcon
 
 from l2i import sql
+from l2i.errors import APIError
 
 
 class Health:
@@ -13,11 +15,19 @@ class Health:
 
 
 class Ready:
-    def __init__(self, pool):
+    def __init__(self, pool, retry_after_s: int = 5):
         self.pool = pool
+        self.retry_after_s = retry_after_s
 
     def on_get(self, req, resp):
-        # Any database error becomes the standard 503 (l2i.errors), which is what a load balancer wants.
+        # Any database error becomes the standard 503 (l2i.errors), which is what a load balancer wants. So does
+        # a database that answers but cannot write (a standby, or read-only during a failover): every intake
+        # would fail there.
         with self.pool.connection() as conn:
-            sql.one(conn, "ping")
+            row = sql.one(conn, "ping")
+        if row["in_recovery"] or row["read_only"]:
+            state = "in recovery (a standby)" if row["in_recovery"] else "read-only"
+            raise APIError(falcon.HTTP_503, "unavailable",
+                           f"The database is {state}: it cannot take writes; retry after Retry-After seconds.",
+                           headers={"Retry-After": str(self.retry_after_s)})
         resp.media = {"status": "ok", "database": "ok"}

@@ -20,12 +20,15 @@ import uuid
 import falcon
 
 from l2i import csv_import, import_jobs
-from l2i.bodies import media_type, query_fields
+from l2i.bodies import MULTIPART_TYPE, Multipart, media_type, query_fields, read_multipart, request_stream
 from l2i.errors import APIError, FieldError, validation_failed
 
 log = logging.getLogger("l2i.import")
 
 CSV_TYPES = ("text/csv", "application/csv", "text/plain", "text/tab-separated-values")
+# A file part's type is what the sender's browser or tool guessed from the file name: curl says
+# application/octet-stream for .csv, Windows browsers application/vnd.ms-excel. The file's bytes decide.
+FILE_PART_TYPES = (*CSV_TYPES, "", "application/octet-stream", "application/vnd.ms-excel")
 CHARSETS = ("utf-8", "utf8", "us-ascii", "utf-16", "utf-16le", "utf-16be")  # the file's own bytes decide which
 SPOOL_IN_MEMORY = 1 << 20
 _CHUNK = 1 << 16
@@ -87,46 +90,91 @@ class LeadsImport:
         self.waiting = _Waiting(pool, config)
 
     def on_post(self, req, resp):
-        kind = media_type(req)
-        if kind not in CSV_TYPES:
-            raise APIError(falcon.HTTP_415, "unsupported_media_type", "Send the file as text/csv (UTF-8)"
-                           + (f", not {kind}." if kind else " (the Content-Type header is missing)."))
-        charset = _CHARSET.search(req.content_type or "")
-        if charset and charset[1].lower() not in CHARSETS:
-            raise APIError(falcon.HTTP_415, "unsupported_media_type",
-                           f"Send the file as UTF-8 or UTF-16, not {charset[1]} (save it as CSV UTF-8).")
-        source = _source(query_fields(req))
+        query, content_type = query_fields(req), req.content_type
+        if media_type(req) == MULTIPART_TYPE:
+            spool, form = self._spool_upload(req)
+            query.setdefault("source", dict(form.pairs).get("source"))
+            content_type = form.file_type
+        else:
+            _check_type(content_type)
+            spool = self._spool(req)
         key = req.context.key
-        with self._spool(req) as spool:
+        with spool:
+            source = _source(query)
             try:
                 rows_total = csv_import.scan(spool)
             except csv_import.FileError as exc:
                 raise exc.api_error() from None
             with self.pool.connection() as conn:
                 job = import_jobs.store(conn, spool, account_id=key["account_id"], api_key_id=key["id"],
-                                        source=source, content_type=req.content_type, rows_total=rows_total)
+                                        source=source, content_type=content_type, rows_total=rows_total)
         log.info("import accepted request_id=%s import_id=%s", req.context.request_id, job["id"])
         _answer(self.pool, resp, self.waiting.job(req, job), {})
 
+    def _too_large(self) -> APIError:
+        return APIError(falcon.HTTP_413, "payload_too_large",
+                        f"The file may be at most {self.max_import_bytes} bytes (L2I_MAX_IMPORT_BYTES); "
+                        "split it, or import it with `l2i import`.")
+
     def _spool(self, req) -> tempfile.SpooledTemporaryFile:
-        too_large = APIError(falcon.HTTP_413, "payload_too_large",
-                             f"The file may be at most {self.max_import_bytes} bytes (L2I_MAX_IMPORT_BYTES); "
-                             "split it, or import it with `l2i import`.")
         if req.content_length is not None and req.content_length > self.max_import_bytes:
-            raise too_large
+            raise self._too_large()
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="l2i-import-")
-        size = 0
         try:
-            while chunk := req.bounded_stream.read(_CHUNK):
-                size += len(chunk)
-                if size > self.max_import_bytes:
-                    raise too_large
+            # request_stream: chunked uploads too; _Bounded: never more than the limit
+            stream = _Bounded(request_stream(req), self.max_import_bytes, self._too_large)
+            while chunk := stream.read(_CHUNK):
                 spool.write(chunk)
         except BaseException:
             spool.close()
             raise
         spool.seek(0)
         return spool
+
+    def _spool_upload(self, req) -> tuple[tempfile.SpooledTemporaryFile, Multipart]:
+        """A multipart/form-data upload (a browser form's or `curl -F file=@leads.csv`): its first file part is
+        spooled as it arrives, the whole body bounded like a plain upload; its other parts are small text fields."""
+        if req.content_length is not None and req.content_length > self.max_import_bytes:
+            raise self._too_large()
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, prefix="l2i-import-")
+        try:
+            form = read_multipart(_Bounded(request_stream(req), self.max_import_bytes, self._too_large),
+                                  req.content_type, file_to=spool, max_text_bytes=4096)
+            if form.file_name is None:
+                raise validation_failed([FieldError("file", "required", "send the CSV file as a file part "
+                                                    "(curl -F file=@leads.csv)")])
+            _check_type(form.file_type, FILE_PART_TYPES)
+        except BaseException:
+            spool.close()
+            raise
+        spool.seek(0)
+        return spool, form
+
+
+class _Bounded:
+    """A request stream that refuses to give more than max_bytes (413), whatever Content-Length said."""
+
+    def __init__(self, stream, max_bytes: int, too_large):
+        self.stream, self.left, self.too_large = stream, max_bytes, too_large
+
+    def read(self, size: int) -> bytes:
+        chunk = self.stream.read(size)
+        self.left -= len(chunk)
+        if self.left < 0:
+            raise self.too_large()
+        return chunk
+
+
+def _check_type(content_type: str | None, types: tuple = CSV_TYPES) -> None:
+    kind = (content_type or "").split(";", 1)[0].strip().lower()
+    if kind not in types:
+        raise APIError(falcon.HTTP_415, "unsupported_media_type", "Send the file as text/csv (UTF-8), or as the "
+                       "file part of a multipart/form-data form"
+                       + (f", not {kind}." if kind else " (the Content-Type header is missing)."))
+    charset = _CHARSET.search(content_type or "")
+    if charset and charset[1].lower() not in CHARSETS:
+        raise APIError(falcon.HTTP_415, "unsupported_media_type",
+                       f"Send the file as UTF-8 or UTF-16, not {charset[1]} (save it as CSV UTF-8).")
 
 
 def _source(query: dict) -> str | None:

@@ -7,7 +7,6 @@ has its own per-minute limit, counted and answered as API keys' are (X-RateLimit
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 
 import falcon
@@ -15,7 +14,7 @@ from psycopg.types.json import Jsonb
 
 from l2i import postbacks, sql
 from l2i.bodies import body_fields, query_fields
-from l2i.errors import APIError, FieldError, unauthorized, validation_failed
+from l2i.errors import APIError, FieldError, rate_limit_headers, refuse_over_limit, unauthorized, validation_failed
 from l2i.fields import first_bad_text
 
 _TOKEN = re.compile(r"^l2ipb_[0-9a-f]{64}$")
@@ -70,11 +69,5 @@ class CallPostbacks:
 
 def _rate_limit(resp, owner: dict) -> None:
     """The token's X-RateLimit-* headers; past its limit, a 429 with Retry-After (as middleware.Auth for keys)."""
-    resp.set_header("X-RateLimit-Limit", str(owner["rate_limit"]))
-    resp.set_header("X-RateLimit-Remaining", str(max(0, owner["rate_limit"] - owner["hits"])))
-    resp.set_header("X-RateLimit-Reset", str(owner["reset_at"]))
-    if owner["hits"] > owner["rate_limit"]:
-        wait = max(1, math.ceil(owner["reset_at"] - float(owner["now_epoch"])))
-        raise APIError(falcon.HTTP_429, "rate_limited",
-                       f"This postback token may send {owner['rate_limit']} postbacks a minute; retry in {wait} s.",
-                       headers={"Retry-After": str(wait)})
+    rate_limit_headers(resp, owner)
+    refuse_over_limit(owner, f"This postback token may send {owner['rate_limit']} postbacks a minute")

@@ -35,7 +35,7 @@ def _malformed(exc: Exception) -> APIError:
 
 def build_lead(source: dict | None, adapted, query: dict):
     """The lead (validated), where its consent came from, and whether it is a test submission."""
-    test = sources.is_test(adapted.fields) or adapted.test
+    test = sources.is_test(adapted.fields) | sources.is_test(query) or adapted.test
     mapped = sources.apply_mapping(source["mapping"], adapted.fields, adapted.documents) if source else {}
     try:
         lead = parse_lead(adapted.fields, query, mapped)
@@ -121,6 +121,7 @@ class Intake:
                     row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None,
                                         lead=lead, source_id=source["id"] if source else None,
                                         consent_origin=origin, test=test, now=self.clock(),
+                                        client_ip=req.context.get("client_ip"),
                                         default_campaign_id=key["default_campaign_id"] if key else None)
             except intake.CampaignRefused as exc:  # nothing stored (and no Idempotency-Key kept)
                 raise validation_failed(exc.errors) from None

@@ -3,6 +3,9 @@
 --        [-v mapping='{"1.3": "first_name"}'] [-v consent_on_submit=true -v consent_text_version=quote-v3
 --        -v consent_text='By submitting ...'] [-v rate_limit=120] [-v signing_secret=...] [-v verify_token=...]
 --        [-v page_token=...] -f sql/admin/source_create.sql
+-- A -v value shows in the process list: give the secrets in the environment instead (psql 15's \getenv):
+--   L2I_SOURCE_PAGE_TOKEN="$(cat page-token.txt)" psql -v account_id=UUID -v name=... -f sql/admin/source_create.sql
+--   (likewise L2I_SOURCE_SIGNING_SECRET, L2I_SOURCE_VERIFY_TOKEN; a -v value wins).
 -- (`l2i source create` checks the adapter, defaults and mapping first; this script leaves that to the database's
 -- constraints and to intake, which refuses a lead a bad mapping or default makes invalid.)
 \if :{?adapter}
@@ -35,15 +38,27 @@
 \endif
 \if :{?signing_secret}
 \else
+\getenv signing_secret L2I_SOURCE_SIGNING_SECRET
+\if :{?signing_secret}
+\else
 \set signing_secret ''
 \endif
+\endif
+\if :{?verify_token}
+\else
+\getenv verify_token L2I_SOURCE_VERIFY_TOKEN
 \if :{?verify_token}
 \else
 \set verify_token ''
 \endif
+\endif
+\if :{?page_token}
+\else
+\getenv page_token L2I_SOURCE_PAGE_TOKEN
 \if :{?page_token}
 \else
 \set page_token ''
+\endif
 \endif
 SELECT id, token FROM l2i_source_create(:'account_id', :'name', NULLIF(:'adapter', ''), :'defaults'::jsonb,
                                         :'mapping'::jsonb, :'consent_on_submit'::boolean,

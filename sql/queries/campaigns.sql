@@ -1,5 +1,5 @@
 -- Queries on campaigns: /v1/campaigns (scope admin), and what claims need. The work is done by the functions of
--- sql/migrations/0010_campaigns.sql, which the CLI and the psql scripts in sql/admin/ call as well.
+-- sql/migrations/0011_campaigns.sql, which the CLI and the psql scripts in sql/admin/ call as well.
 
 -- name: campaign_list :many
 -- An account's campaigns as the API shows them, in creation order.

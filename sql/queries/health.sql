@@ -1,5 +1,15 @@
 -- Queries for the health endpoints.
 
 -- name: ping :one
--- The cheapest statement that proves a pooled connection reaches the database.
-SELECT 1 AS ok;
+-- Proves a pooled connection reaches the database, and says whether it can write: a standby (in recovery) or a
+-- read-only server (default_transaction_read_only, as during a failover) answers reads but refuses every write.
+SELECT pg_is_in_recovery() AS in_recovery,
+       current_setting('transaction_read_only') = 'on' AS read_only;
+
+
+-- name: session_settings :one
+-- Read once per new pooled connection: the server backend's pid (another pid than the one the connection
+-- announced means a pooler such as pgbouncer sits in between) and the settings l2i relies on.
+SELECT pg_backend_pid() AS backend_pid,
+       current_setting('statement_timeout') AS statement_timeout,
+       current_setting('TimeZone') AS time_zone;

@@ -1,4 +1,4 @@
--- 0010_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
+-- 0011_campaigns: campaigns. What a lead is for, who may call it, when, how often, and which agent takes it.
 --
 -- Why: one account runs several calling operations (auto insurance, solar, Medicare), each with its own voice
 -- agent, the fields it cannot work without, the states it is licensed in, its own hours inside the legal window,
@@ -28,7 +28,7 @@
 -- campaign and the account's settings apply.
 --
 -- Applied by `l2i migrate` in one transaction (no BEGIN/COMMIT here). Forward-only. Applies on top of
--- 0009_calling_rules_reviewed: a campaign's hours only narrow the legal window of every state whose rules apply
+-- 0010_analyst_per_database (grants go to l2i_analyst_role()) and 0009_calling_rules_reviewed: a campaign's hours only narrow the legal window of every state whose rules apply
 -- (dial_queue.states, l2i_next_call_time over states, blackouts, attempt caps): they never widen it.
 
 -- (The `admin` key scope that /v1/campaigns needs came with 0007_sources.)
@@ -81,7 +81,7 @@ COMMENT ON TABLE campaigns IS
     'calls them. Managed with l2i campaign, sql/admin/campaign_*.sql or /v1/campaigns (admin scope).';
 COMMENT ON COLUMN campaigns.code IS 'Short stable code (never changes): how senders and dialers name the campaign.';
 COMMENT ON COLUMN campaigns.is_default IS
-    'The campaign 0010 gave an account with leads: takes leads that name none while it is the only campaign.';
+    'The campaign 0011 gave an account with leads: takes leads that name none while it is the only campaign.';
 COMMENT ON COLUMN campaigns.active IS 'false: takes no new leads (422); its queue is still called unless paused.';
 COMMENT ON COLUMN campaigns.paused IS 'true: its queued leads are not handed out; they keep their order.';
 COMMENT ON COLUMN campaigns.required_fields IS
@@ -283,7 +283,7 @@ BEGIN
     END IF;
     IF c.id IS NULL THEN
         -- One look at the account's campaigns, its own first: if it has one, the lead needed a campaign; if it
-        -- has only its default campaign (0010), that one takes the lead whatever the post names (what it named
+        -- has only its default campaign (0011), that one takes the lead whatever the post names (what it named
         -- is kept in the gate); if it has none, the lead has no campaign.
         SELECT * INTO c FROM campaigns AS k WHERE k.account_id = p_account_id ORDER BY k.is_default LIMIT 1;
         IF c.id IS NOT NULL AND NOT c.is_default THEN
@@ -620,4 +620,9 @@ SELECT k.account_id, k.id AS campaign_id, k.code, k.name, k.active, k.paused, k.
 FROM campaigns AS k;
 COMMENT ON VIEW analytics_campaigns IS
     'The campaigns, to join analytics_funnel_daily and analytics_revenue_by_buyer on campaign_id.';
-GRANT SELECT ON analytics_campaigns, campaigns TO l2i_analyst;
+-- The database's analyst role (0010_analyst_per_database: later migrations grant to l2i_analyst_role()).
+DO $$
+BEGIN
+    EXECUTE format('GRANT SELECT ON analytics_campaigns, campaigns TO %I', l2i_analyst_role());
+END
+$$;
