@@ -47,4 +47,4 @@ SELECT l2i_campaign_release(%(account_id)s::uuid, %(now)s::timestamptz) AS relea
 
 -- name: key_default_campaign :one
 -- A key's default campaign (an import job runs after its request, with the key's id only).
-SELECT default_campaign_id FROM api_keys WHERE id = %(api_key_id)s;
+SELECT default_campaign_id FROM api_keys WHERE id = %(api_key_id)s AND account_id = %(account_id)s;
