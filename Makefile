@@ -70,9 +70,10 @@ mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critic
 # exists, and say "reference: skipped" when it does not.
 SOAK ?= 60
 BENCH_SECONDS ?= 15
-bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its SQL floor and framework ceiling; writes bench/RESULTS.md
+bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its SQL floor and framework ceiling, and what a campaign adds; writes bench/RESULTS.md
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
+	$(BIN)/python bench/campaign_cost.py
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -18,6 +18,7 @@ function init(args)
   end
   area = os.getenv("L2I_BENCH_AREA")
   sources = os.getenv("L2I_BENCH_SOURCES") == "1"
+  local campaign = os.getenv("L2I_BENCH_CAMPAIGN")
   math.randomseed(1000 + thread_id * 7919 + tonumber(area))
   template = '{"source":"vendor-a","first_name":"Jane","last_name":"Doe","phone":"%s",' ..
     '"email":"jane.doe@example.com","state":"TX","zip":"75201","city":"Dallas","address1":"1 Main St",' ..
@@ -26,6 +27,9 @@ function init(args)
     '"source_url":"https://example.com/quote","ip":"203.0.113.7",' ..
     '"user_agent":"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 Chrome/126.0 Safari/537.36",' ..
     '"trustedform_cert_url":"https://cert.trustedform.com/0123456789abcdef0123456789abcdef01234567"}}'
+  if campaign ~= nil and campaign ~= "" then  -- bench/run.py --campaign: every post names its campaign
+    template = '{"campaign":"' .. campaign .. '",' .. string.sub(template, 2)
+  end
 end
 
 function request()

@@ -78,6 +78,15 @@ BODY = {"source": "vendor-a", "first_name": "Jane", "last_name": "Doe", "phone":
                     "trustedform_cert_url": "https://cert.trustedform.com/0123456789abcdef0123456789abcdef01234567"}}
 
 
+# --campaign: a campaign as a buyer would set one up; the posts (BODY, intake.lua) have every required field.
+CAMPAIGN = "BENCH"
+CAMPAIGN_SETTINGS = {"name": "Bench auto insurance", "required_fields": ["first_name", "last_name", "state",
+                                                                        "consent_timestamp"],
+                     "states": ["TX", "OK", "LA"], "hours": {day: "09:00-20:00" for day in
+                                                             ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                     "agent": "bench-agent", "cost_per_lead_cents": 1500, "max_attempts": 4}
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
@@ -99,6 +108,13 @@ class Database:
     def __exit__(self, *exc):
         with psycopg.connect(make_conninfo(self.base_url, dbname="postgres"), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+    def campaigns(self, keys: list[dict]) -> None:
+        """Gives each key's account the campaign CAMPAIGN (bench/run.py --campaign, bench/campaign_cost.py)."""
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            for key in keys:
+                conn.execute("SELECT l2i_campaign_create(%s, %s)",
+                             (key["account_id"], Jsonb({"code": CAMPAIGN, **CAMPAIGN_SETTINGS})))
 
     def keys(self, count: int, scopes: str = "write,read") -> list[dict]:
         """count accounts with one key each (rate limit 1,000,000 a minute): key, hash, account and key ids."""
@@ -157,7 +173,7 @@ class Capture:
 
     def fetchone(self):
         return {"id": None, "status": "new", "reasons": [], "created": True, "dedupe_open": True,
-                "not_before": None}
+                "not_before": None, "refused": None, "missing": [], "campaign": None}
 
 
 def _pg_literal(value) -> str:
@@ -467,6 +483,9 @@ def main() -> int:
     parser.add_argument("--only", choices=ALL_PARTS, action="append",
                         help="run only these parts (repeatable); RESULTS.md is written only by a full run")
     parser.add_argument("--connections", type=int, action="append", help="override 16, 32, 64 (repeatable)")
+    parser.add_argument("--campaign", action="store_true",
+                        help="every account has a campaign (required fields, states, hours) that every post names: "
+                             "intake with its campaign checks, to compare with a run without")
     args = parser.parse_args()
     parts = set(args.only or ALL_PARTS)
     conns = tuple(args.connections or CONNECTIONS)
@@ -481,6 +500,11 @@ def main() -> int:
 
     with Database(base_url) as db:
         keys = db.keys(KEYS)
+        if args.campaign:
+            db.campaigns(keys)
+            BODY["campaign"] = CAMPAIGN
+            os.environ["L2I_BENCH_CAMPAIGN"] = CAMPAIGN
+            log(f"every account has campaign {CAMPAIGN}: {json.dumps(CAMPAIGN_SETTINGS)}")
         if "intake" in parts or "soak" in parts:
             with running_gunicorn(db.url, env=env, workers=workers) as url:
                 log(f"gunicorn {url} workers {url.worker_pids()}")

@@ -19,6 +19,7 @@ from l2i.db import open_pool
 from l2i.logs import RedactFilter
 from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
+from l2i.resources.campaigns import CampaignsCollection, CampaignsItem
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
 from l2i.resources.health import Health, Ready
 from l2i.resources.imports import ImportsItem, LeadsImport
@@ -70,6 +71,8 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/sources", SourcesCollection(pool, config.max_body_bytes))
     app.add_route("/v1/sources/{source_ref}", SourcesItem(pool))
     app.add_route("/v1/sources/{source_ref}/leads", SourceLeads(pool, config))
+    app.add_route("/v1/campaigns", CampaignsCollection(pool, config.max_body_bytes))
+    app.add_route("/v1/campaigns/{campaign}", CampaignsItem(pool, config.max_body_bytes))
     return app
 
 

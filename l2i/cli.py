@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from l2i import adapters, import_cli, phones, sources, sql
+from l2i import adapters, campaigns, import_cli, phones, sources, sql
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -171,8 +171,9 @@ def _scopes(raw: str) -> str:
     scopes = [s.strip() for s in raw.split(",") if s.strip()]
     unknown = sorted(set(scopes) - {"write", "read", "dial", "admin", "suppressions"})
     if not scopes or unknown:
-        raise SystemExit("l2i: --scopes takes write and/or read, dial for dialers, admin for managing sources, "
-                         f"suppressions for managing the suppression list, comma-separated (not {raw!r})")
+        raise SystemExit("l2i: --scopes takes write and/or read, dial for dialers, admin for managing sources and "
+                         "campaigns, suppressions for managing the suppression list, comma-separated "
+                         f"(not {raw!r})")
     return ",".join(scopes)
 
 
@@ -206,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
                         "comma-separated")
     k.add_argument("--rate-limit", type=int, default=None, help="requests per minute (default 120)")
     k.add_argument("--name", default=None, help="a label for the key")
+    k.add_argument("--campaign", default=None, help="the key's default campaign (code or name), for leads naming none")
     kl = key.add_parser("list", help="list an account's keys (no secrets)")
     kl.add_argument("account_id")
     kl.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
@@ -235,6 +237,24 @@ def main(argv: list[str] | None = None) -> int:
     dr = dial.add_parser("reap", help="give back run-out leases and expire overdue leads now (cron-able; claims "
                                       "also do it, for their own account)")
     dr.add_argument("account_id", nargs="?", default=None, help="default: every account")
+    campaign = commands.add_parser("campaign", help="campaigns").add_subparsers(dest="action", required=True)
+    cc = campaign.add_parser("create", help="create a campaign; prints its code last")
+    cc.add_argument("account_id")
+    cc.add_argument("name")
+    cc.add_argument("--code", default=None, help="2-32 of A-Z, 0-9, _, - (default: 8 random characters); never changes")
+    cu = campaign.add_parser("update", help="change a campaign's settings (only those given)")
+    cu.add_argument("account_id")
+    cu.add_argument("campaign", help="its code (or name)")
+    cu.add_argument("--name", default=None)
+    for parser_ in (cc, cu):
+        _campaign_options(parser_)
+    cl = campaign.add_parser("list", help="an account's campaigns")
+    cl.add_argument("account_id")
+    for action, text in (("show", "one campaign, as JSON"), ("pause", "stop handing its leads to dialers (order kept)"),
+                         ("resume", "hand its leads to dialers again")):
+        cp = campaign.add_parser(action, help=text)
+        cp.add_argument("account_id")
+        cp.add_argument("campaign", help="its code (or name)")
     rules = commands.add_parser("rules", help="calling rules").add_subparsers(dest="action", required=True)
     rs = rules.add_parser("show", help="the rule of a state in force at a time: window, clock, cap, banned days, "
                                        "blackouts, citation")
@@ -317,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"l2i: {exc.diag.message_primary} (is the id a UUID?)", file=sys.stderr)
     except psycopg.errors.ForeignKeyViolation:
         print("l2i: no such account", file=sys.stderr)
+    except psycopg.errors.UniqueViolation as exc:
+        print(f"l2i: {exc.diag.message_detail or exc.diag.message_primary}", file=sys.stderr)
     except (psycopg.errors.CheckViolation, psycopg.errors.InvalidParameterValue,
             psycopg.errors.InvalidDatetimeFormat, psycopg.errors.DatetimeFieldOverflow) as exc:
         print(f"l2i: {exc.diag.message_primary}", file=sys.stderr)
@@ -455,7 +477,7 @@ def _dispatch(args, url: str) -> int:
             raise SystemExit("l2i: --rate-limit must be at least 1")
         row = run_admin(url, "key_create", account_id=args.account_id, scopes=args.scopes,
                         rate_limit="" if args.rate_limit is None else str(args.rate_limit),
-                        label=args.name or "")[0]
+                        label=args.name or "", campaign=args.campaign or "")[0]
         print(f"# key for account {args.account_id}, scopes {args.scopes}; store it now, it is not shown again")
         print(row["key"])
     elif args.command == "key" and args.action == "list":
@@ -513,6 +535,9 @@ def _dispatch(args, url: str) -> int:
     elif args.command == "dial":
         moved: dict[str, int] = {}
         with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            released = sql.one(conn, "campaign_release", now=None, account_id=args.account_id)["released"]
+            if released:
+                moved["released"] = released
             for _ in range(10_000):  # 1000 leads a statement; bounded, stops at the first short batch
                 rows = sql.many(conn, "dial_reap", now=None, account_id=args.account_id)
                 for row in rows:
@@ -523,10 +548,110 @@ def _dispatch(args, url: str) -> int:
             print(f"{status}\t{moved[status]}")
         if not moved:
             print("nothing to reap")
+    elif args.command == "campaign":
+        return _campaign(args, url)
     elif args.command == "lead":
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
         _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
                       "buyer", "payout_cents"), args.csv)
+    return 0
+
+
+def _campaign_options(parser: argparse.ArgumentParser) -> None:
+    """The settings `l2i campaign create` and `update` take; the same as the API's (l2i.campaigns)."""
+    add = parser.add_argument
+    add("--required-fields", default=None, help="lead fields a lead must have, comma-separated (custom.NAME for "
+                                               "custom fields); '' for none")
+    add("--states", default=None, help="states served, comma-separated 2-letter codes; 'all' for every state")
+    add("--hours", default=None, help="weekly hours in the lead's local time, e.g. "
+                                      "'mon-fri=10:00-16:00,sat=10:00-14:00'; 'none' for the legal window only")
+    add("--max-attempts", default=None, type=int)
+    add("--retry-backoff", default=None, type=int, help="back-off base in seconds (doubles per attempt)")
+    add("--backoff", default=None, help="back-off base per outcome, e.g. 'busy=300,voicemail=7200'")
+    add("--daily-cap", default=None, help="leads queued per UTC day at most; 'none' for no cap")
+    add("--priority", default=None, type=int, help="0-9, higher is called first")
+    add("--agent", default=None, help="the value dialers receive with each lead (voice agent or script id)")
+    add("--cost-per-lead-cents", default=None, help="what one lead costs, in cents; 'none' to clear")
+    add("--active", dest="active", action="store_const", const=True, default=None, help="takes leads (default)")
+    add("--inactive", dest="active", action="store_const", const=False, help="takes no new leads")
+    add("--json", dest="settings_json", default=None, help="settings as the API's JSON body (flags win)")
+
+
+def _comma_pairs(raw: str, flag: str) -> dict[str, str]:
+    """'mon-fri=10:00-16:00,sat=10:00-14:00' -> {"mon-fri": "10:00-16:00", "sat": "10:00-14:00"}."""
+    pairs = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"l2i: {flag} takes name=value pairs, comma-separated (not {item!r})")
+        pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def _campaign_settings(args, creating: bool) -> dict:
+    """The settings the flags give, validated as the API validates a body; exits with every problem."""
+    try:
+        body = json.loads(args.settings_json) if args.settings_json else {}
+    except ValueError as exc:
+        raise SystemExit(f"l2i: --json is not JSON: {exc}")
+    if not isinstance(body, dict):
+        raise SystemExit("l2i: --json must be a JSON object")
+    none = ("none", "null", "")
+    if args.name is not None:
+        body["name"] = args.name
+    if creating and args.code is not None:
+        body["code"] = args.code
+    if args.required_fields is not None:
+        body["required_fields"] = [f.strip() for f in args.required_fields.split(",") if f.strip()]
+    if args.states is not None:
+        body["states"] = None if args.states.lower() == "all" else [s for s in args.states.split(",") if s.strip()]
+    if args.hours is not None:
+        body["hours"] = None if args.hours.lower() in none else _comma_pairs(args.hours, "--hours")
+    if args.backoff is not None:
+        backoff = _comma_pairs(args.backoff, "--backoff")
+        body["backoff_s"] = {k: int(v) if v.isdigit() else v for k, v in backoff.items()}
+    for flag, name in (("daily_cap", "daily_cap"), ("cost_per_lead_cents", "cost_per_lead_cents")):
+        value = getattr(args, flag)
+        if value is not None:
+            body[name] = None if value.lower() in none else value
+    for flag, name in (("max_attempts", "max_attempts"), ("retry_backoff", "retry_backoff_s"),
+                       ("priority", "priority"), ("agent", "agent"), ("active", "active")):
+        if getattr(args, flag) is not None:
+            body[name] = getattr(args, flag)
+    settings, errors = campaigns.parse_settings(body, creating=creating)
+    if errors:
+        raise SystemExit("\n".join(f"l2i: {e.field}: {e.message}" for e in errors))
+    return settings
+
+
+def _campaign(args, url: str) -> int:
+    if args.action == "list":
+        _table(run_admin(url, "campaign_list", account_id=args.account_id),
+               ("code", "name", "active", "paused", "default", "priority", "daily_cap", "states", "agent", "hours",
+                "max_attempts", "created_at"))
+        return 0
+    if args.action == "create":
+        settings = _campaign_settings(args, creating=True)
+        row = run_admin(url, "campaign_create", account_id=args.account_id, name=settings.pop("name"),
+                        settings=json.dumps(settings))[0]
+        print(json.dumps(row["campaign"], indent=2, sort_keys=True, default=str))
+        print(f"# campaign {row['code']}: senders name it as campaign (or category); its code never changes")
+        print(row["code"])
+        return 0
+    if args.action == "update":
+        rows = run_admin(url, "campaign_update", account_id=args.account_id, campaign=args.campaign,
+                         settings=json.dumps(_campaign_settings(args, creating=False)))
+    elif args.action in ("pause", "resume"):
+        rows = run_admin(url, f"campaign_{args.action}", account_id=args.account_id, campaign=args.campaign)
+        if rows:
+            print(f"campaign {rows[0]['code']}: {'paused' if rows[0]['paused'] else 'running'}")
+            return 0
+    else:
+        rows = run_admin(url, "campaign_show", account_id=args.account_id, campaign=args.campaign)
+    if not rows:
+        print("l2i: no such campaign in this account", file=sys.stderr)
+        return 1
+    print(rows[0]["campaign"])
     return 0
 
 

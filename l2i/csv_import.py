@@ -139,9 +139,10 @@ def empty_totals() -> dict[str, int]:
 class Import:
     """One file into one account, on one connection. `totals` counts what `batches` has yielded so far."""
 
-    def __init__(self, conn, *, account_id, api_key_id, source: str | None = None):
+    def __init__(self, conn, *, account_id, api_key_id, source: str | None = None, default_campaign_id=None):
         self.conn = conn
         self.account_id, self.api_key_id = account_id, api_key_id
+        self.default_campaign_id = default_campaign_id
         self.defaults = {"source": source} if source else None  # what parse_lead takes as the query string
         self.totals = empty_totals()
 
@@ -205,8 +206,12 @@ class Import:
             # lead (or the lead it duplicates) is then held, never queued.
             sql.one(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
                     reason=f"CSV import: {do_not_call[:100]}")
-        row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
-                            hold=("do_not_call",) if do_not_call is not None else ())
+        try:
+            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
+                                hold=("do_not_call",) if do_not_call is not None else (),
+                                default_campaign_id=self.default_campaign_id)
+        except intake.CampaignRefused as exc:  # nothing stored: an invalid row, as POST /v1/leads would say 422
+            return {"row": number, "outcome": "invalid", "errors": [error.as_dict() for error in exc.errors]}
         outcome = "duplicate" if not row["created"] else "created" if row["status"] == "new" else "ineligible"
         result = {"row": number, "outcome": outcome, "lead_id": str(row["id"]), "status": row["status"]}
         if row["reasons"]:

@@ -22,8 +22,8 @@ from l2i.states import CODE_BY_NAME, STATES
 @dataclass(frozen=True)
 class Field:
     name: str
-    group: str  # "lead" (a column of leads), "attribution" (also a column), "consent" (in the consent object)
-    # or "dialing" (how the lead is queued: priority, expires_in)
+    group: str  # "lead" (a column of leads), "attribution" (also a column), "consent" (in the consent object),
+    # "dialing" (how the lead is queued: priority, expires_in) or "campaign" (which campaign it is for)
     description: str
     kind: str = "string"  # string | phone | email | state | zip | datetime | integer
     max_length: int = 255
@@ -97,6 +97,10 @@ FIELDS: tuple[Field, ...] = (
           aliases=("jornaya_lead_id", "leadid_token", "universal_leadid", "lead_id_token", "jornaya")),
     Field("priority", "dialing", "Queue priority, 0 to 9: higher is called first (default 0).", "integer", 1,
           ("lead_priority",), "0", 0, 9),
+    Field("campaign", "campaign", "The campaign the lead is for: its code or its name (case does not matter). "
+          "An account with campaigns requires one (or a key with a default campaign); a missing, unknown or "
+          "inactive campaign is a 422 and nothing is stored.", max_length=200,
+          aliases=("category", "campaign_code", "campaign_id"), example="SOLAR"),
     Field("expires_in", "dialing", "Seconds after intake at which the lead, if not reached by then, is dropped "
           "(status expired). Default: it never expires.", "integer", 8, ("ttl", "expires_in_seconds"), "86400",
           60, 90 * 86400),
@@ -140,6 +144,18 @@ class LeadInput:
     custom: dict[str, Any]
     extra: dict[str, Any]
     dialing: dict[str, int | None] = dataclasses.field(default_factory=dict)  # every DIALING_FIELDS entry
+    campaign: str | None = None  # the campaign as sent (code, name or id)
+    campaign_field: str = "campaign"  # the name it was sent under (category, campaign_code, ...), for a 422
+
+    def present(self) -> list[str]:
+        """The fields this lead has a value for, as a campaign's required_fields names them: the canonical names
+        (consent fields included) and custom.NAME for custom fields."""
+        names = ["phone"]
+        names += [name for name, value in self.columns.items() if value is not None]
+        names += [name for name in CONSENT_FIELDS if self.consent.get(name) not in (None, "")]
+        names += [name for name, value in self.dialing.items() if value is not None]
+        names += [f"custom.{name}" for name, value in self.custom.items() if value not in (None, "")]
+        return names
 
 
 def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
@@ -235,6 +251,8 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
         custom=custom,
         extra=extra,
         dialing={name: values.get(name) for name in DIALING_FIELDS},
+        campaign=values.get("campaign"),
+        campaign_field=known["campaign"][1] if "campaign" in known else "campaign",
     )
 
 

@@ -161,7 +161,11 @@ class JobImport(csv_import.Import):
     and ends by recording the outcomes and the progress, both only while the claim is still this runner's."""
 
     def __init__(self, conn, job: dict, lease_s: int, stopping: Callable[[], bool] = lambda: False):
-        super().__init__(conn, account_id=job["account_id"], api_key_id=job["api_key_id"], source=job["source"])
+        # The key's default campaign as it is now, for rows that name none (issue 11).
+        key = sql.one(conn, "key_default_campaign", account_id=job["account_id"],
+                                                   api_key_id=job["api_key_id"]) if job["api_key_id"] else None
+        super().__init__(conn, account_id=job["account_id"], api_key_id=job["api_key_id"], source=job["source"],
+                         default_campaign_id=key["default_campaign_id"] if key else None)
         self.import_id, self.claim_id, self.lease_s, self.stopping = job["id"], job["claim_id"], lease_s, stopping
         self.resume_after = job["last_row"]
         for name in csv_import.OUTCOMES:

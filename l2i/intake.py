@@ -1,8 +1,9 @@
 """The intake pipeline: what happens to one validated lead, inside one SQL statement.
 
 Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
-one transaction (sql/queries/leads.sql, lead_intake): suppression, the 30-day dedupe, the calling window (of
-the address state and the area code's state), the attempt caps, and the dial queue.
+one transaction (sql/queries/leads.sql, lead_intake): the campaign and its checks, suppression, the 30-day
+dedupe, the calling window (of the address state and the area code's state, within the campaign's hours), the
+attempt caps, the campaign's daily cap and the dial queue.
 """
 
 from __future__ import annotations
@@ -13,8 +14,21 @@ from typing import Any
 from psycopg.types.json import Jsonb
 
 from l2i import sql
-from l2i.fields import LeadInput, parse_timestamp
+from l2i.errors import FieldError
+from l2i.fields import LeadInput, ValidationError, parse_timestamp
 from l2i.states import ALL_US_ZONES
+
+_REFUSED = {
+    "required": ("required", "No matching campaign: this account has campaigns, so a lead must name one "
+                             "(campaign, category, campaign_code or campaign_id)."),
+    "unknown": ("unknown", "No matching campaign: {sent!r} is not a campaign of this account."),
+    "inactive": ("inactive", "No matching campaign: {sent!r} is not active."),
+}
+
+
+class CampaignRefused(ValidationError):
+    """The lead's campaign refused it (nothing was stored): no, unknown or inactive campaign, or missing fields
+    the campaign requires. Its errors name the fields, as any validation error does."""
 
 
 def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dict[str, Any]]:
@@ -35,16 +49,20 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
 
 
 def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
-           consent_origin: dict | None = None, test: bool = False, now: datetime | None = None,
-           client_ip: str | None = None) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before. `hold`: reasons
-    the caller already has to hold the lead (a CSV row's do-not-call column: do_not_call).
+           consent_origin: dict | None = None, test: bool = False, default_campaign_id=None,
+           now: datetime | None = None, client_ip: str | None = None) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
+    (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused (nothing
+    stored). `hold`: reasons the caller already has to hold the lead (a CSV row's do-not-call column:
+    do_not_call).
 
     source_id: the intake source it came through; consent_origin: where each consent value came from when a
     source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
-    transaction that is rolled back, so nothing is stored (a platform's "send test" button). now: the instant the
-    gates decide at (None: the database clock, as the service runs). client_ip:
-    the address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
+    transaction that is rolled back, so nothing is stored (a platform's "send test" button).
+    default_campaign_id: the key's default campaign, for a lead that names none. (A source's default campaign
+    is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)
+    now: the instant the gates decide at (None: the database clock, as the service runs). client_ip: the
+    address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
     consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
@@ -72,6 +90,9 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
         "area_zones": area_zones,
         "states": states,
         "reasons": reasons,
+        "campaign": lead.campaign,
+        "default_campaign_id": default_campaign_id,
+        "present": lead.present(),
         "priority": lead.dialing.get("priority") or 0,
         "expires_in": lead.dialing.get("expires_in"),
         "consent": Jsonb(lead.consent) if lead.consent else None,
@@ -85,15 +106,29 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
     }
     if test:
         with conn.transaction(force_rollback=True):
-            return _intake(conn, params)
-    return _intake(conn, params)
+            return _intake(conn, params, lead)
+    return _intake(conn, params, lead)
 
 
-def _intake(conn, params: dict) -> dict[str, Any]:
+def _intake(conn, params: dict, lead: LeadInput) -> dict[str, Any]:
     # The second run happens only when the number's open lead was older than 30 days: the first run closed
     # its dedupe flag, the second inserts the new lead (see lead_intake).
     for _ in range(2):
         row = sql.one(conn, "lead_intake", **params)
+        if row["refused"] is not None:
+            raise CampaignRefused(refusal(row, lead))
         if row["created"] or row["dedupe_open"]:
             return row
     raise RuntimeError("lead_intake closed an expired lead's dedupe flag twice in a row")
+
+
+def refusal(row: dict, lead: LeadInput) -> list[FieldError]:
+    """The 422's field errors for a lead its campaign refused."""
+    if row["refused"] == "missing_fields":
+        return [FieldError(name, "required", "is required by this lead's campaign") for name in row["missing"]]
+    code, message = _REFUSED[row["refused"]]
+    if lead.campaign is None:
+        if row["refused"] == "inactive":
+            message = "No matching campaign: the default campaign of this key is not active."
+        return [FieldError("campaign", code, message)]
+    return [FieldError(lead.campaign_field, code, message.format(sent=lead.campaign))]

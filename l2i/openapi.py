@@ -80,6 +80,7 @@ def document() -> dict:
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string"}},
             "phone": {"type": "string"},
+            "campaign": {"type": ["string", "null"], "description": "The lead's campaign, by its code."},
             **{name: nullable_text for name in CONTACT},
             "consent": {"type": ["object", "null"]},
             "attribution": {"type": "object", "properties": {name: nullable_text for name in ATTRIBUTION}},
@@ -98,6 +99,8 @@ def document() -> dict:
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
             "attempts": {"type": "integer", "description": "Claims since the lead was last (re)queued."},
             "closed_at": {"type": ["string", "null"], "format": "date-time"},
+            "cost_cents": {"type": ["integer", "null"], "description": "What the lead cost (its campaign's "
+                                                                     "cost_per_lead_cents at intake)."},
             "transfer": {"oneOf": [{"type": "null"}, {"$ref": _REF + "Transfer"}]},
             "events": {"type": "array", "description": "What happened after intake, oldest first.",
                        "items": {"$ref": _REF + "LeadEvent"}},
@@ -116,7 +119,9 @@ def document() -> dict:
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string", "enum": [
                 "suppressed", "missing_consent", "invalid_consent", "not_us_number", "no_calling_window", "dnc",
-                "dnc_unavailable", "do_not_call"]}},
+                "dnc_unavailable", "do_not_call", "state_not_served", "campaign_cap"]}},
+            "campaign": {"type": "string", "description": "The lead's campaign (its code); for a duplicate, the "
+                                                          "campaign of the open lead it repeats."},
         },
     }
     test_result = {
@@ -171,7 +176,7 @@ def document() -> dict:
                                                        "additionalProperties": True},
                         "IntakeResult": intake_result, "TestResult": test_result,
                         "LeadSummary": lead_summary, "Lead": lead_full, **_source_schemas(),
-                        **_dialing_schemas(),
+                        **_dialing_schemas(), **_campaign_schemas(),
                         "Error": error},
         },
         "paths": {
@@ -236,6 +241,7 @@ def document() -> dict:
             **_sources_paths(),
             **_revenue_paths(),
             **_dialing_paths(),
+            **_campaign_paths(),
             "/healthz": {"get": {"operationId": "health", "summary": "The process is up.", "responses": {
                 "200": {"description": "Up.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/readyz": {"get": {"operationId": "ready", "summary": "The database is reachable and takes writes.",
@@ -446,7 +452,8 @@ def _revenue_paths() -> dict:
     group = {"type": "object", "properties": {
         "group": {"type": ["string", "null"]},
         **{name: {"type": "integer"} for name in ("received", "leads", "duplicates", "ineligible", "queued",
-                                                  "dialed", "qualified", "transferred", "revenue_cents")},
+                                                  "dialed", "qualified", "transferred", "revenue_cents",
+                                                  "cost_cents", "margin_cents")},
         "ineligible_by_reason": {"type": "object", "additionalProperties": {"type": "integer"}},
         "revenue_per_lead_cents": {"type": "number"}}}
     return {
@@ -467,8 +474,8 @@ def _revenue_paths() -> dict:
                      "responses": answers},
         },
         "/v1/stats": {"get": {
-            "operationId": "stats", "summary": "Leads, duplicates, held, queued, dialed, qualified, transferred and "
-                                               "revenue per group (scope read).",
+            "operationId": "stats", "summary": "Leads, duplicates, held, queued, dialed, qualified, transferred, "
+                                               "revenue, cost and margin per group (scope read).",
             "security": [{"bearer": []}],
             "parameters": [
                 {"name": "from", "in": "query", "required": False, "schema": {"type": "string"},
@@ -639,14 +646,17 @@ def _dialing_schemas() -> dict:
             "priority": {"type": "integer"},
             "not_before": when,
             "expires_at": {"type": ["string", "null"], "format": "date-time"},
-            "created_at": when}},
+            "created_at": when,
+            "campaign": {**text, "description": "The lead's campaign (its code)."},
+            "agent": {**text, "description": "The campaign's agent: which voice agent or script takes the call."}}},
         "Transfer": {"type": "object", "required": ["id", "destination", "caller_id", "transferred_at"],
                      "properties": {"id": {"type": "string", "format": "uuid"}, "destination": {"type": "string"},
                                     "caller_id": {"type": "string"}, "transferred_at": when,
                                     "call_id": text}},
         "LeadEvent": {"type": "object", "required": ["type", "at"], "properties": {
             "type": {"type": "string", "enum": ["claimed", "lease_expired", *OUTCOMES, "removed", "requeued",
-                                                "expired", "suppressed", "dnc", "consent_expired", "deferred"]},
+                                                "expired", "suppressed", "dnc", "consent_expired", "deferred",
+                                                "released"]},
             "at": when, "from_status": text, "to_status": text, "detail": {"type": "object"}}},
         "Suppression": {"type": "object", "required": ["phone", "created_at"], "properties": {
             "phone": {"type": "string"}, "reason": text, "created_at": when, "added": {"type": "boolean"}}},
@@ -689,13 +699,19 @@ def _dialing_paths() -> dict:
         "/v1/dial-queue/claim": {"post": {
             "operationId": "claimLeads",
             "summary": "Take up to limit leads that may legally be called now, each handed out once (scope dial).",
-            "description": "Only the key's account's leads, in order: priority (higher first), not_before, oldest. "
-                           "Each comes with a lease: report its outcome before lease_expires_at, or it goes back "
-                           "to the queue and the attempt counts.",
+            "description": "Only the key's account's leads (with campaign, only those campaigns'), in order: the "
+                           "campaign's priority, the lead's priority (higher first), not_before, oldest; never a "
+                           "lead of a paused campaign or outside its campaign's hours. Each comes with a lease: "
+                           "report its outcome before lease_expires_at, or it goes back to the queue and the "
+                           "attempt counts.",
             "security": [{"bearer": []}],
             "requestBody": body({"type": "object", "additionalProperties": False, "properties": {
                 "limit": {"type": "integer", "minimum": 1, "maximum": CLAIM_LIMIT_MAX, "default": 10},
-                "lease_seconds": {"type": "integer", "minimum": LEASE_MIN, "maximum": LEASE_MAX, "default": 300}}}),
+                "lease_seconds": {"type": "integer", "minimum": LEASE_MIN, "maximum": LEASE_MAX, "default": 300},
+                "campaign": {"description": "Only leads of this campaign (code or name), or of these.",
+                             "oneOf": [{"type": "string", "minLength": 1, "maxLength": 200},
+                                       {"type": "array", "maxItems": 20,
+                                        "items": {"type": "string", "minLength": 1, "maxLength": 200}}]}}}),
             "responses": {
                 **ok("The claimed leads (maybe none).", {"type": "object", "required": ["data"], "properties": {
                     "data": {"type": "array", "items": {"$ref": _REF + "ClaimedLead"}}}}),
@@ -783,3 +799,97 @@ class OpenAPI:
 
     def on_get(self, req, resp):
         resp.media = self.document
+
+
+def _campaign_schemas() -> dict:
+    """Campaigns (issue 11): what a lead is for, who may call it, when, how often, which agent takes it."""
+    from l2i.campaigns import BACKOFF_OUTCOMES, DAYS
+
+    span = {"type": ["string", "null"], "pattern": "^[0-2][0-9]:[0-5][0-9]-[0-2][0-9]:[0-5][0-9]$",
+            "examples": ["10:00-16:00"]}
+    settings = {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "active": {"type": "boolean", "description": "false: takes no new leads (422); its queue is still called."},
+        "paused": {"type": "boolean", "description": "true: its queued leads are not handed out (order kept)."},
+        "required_fields": {"type": "array", "maxItems": 100, "items": {"type": "string"},
+                            "description": "Lead fields a lead must have (any spelling intake takes, consent fields "
+                                           "included; custom.NAME for a custom field), else 422."},
+        "states": {"type": ["array", "null"], "items": {"type": "string", "pattern": "^[A-Za-z]{2}$"},
+                   "description": "States served; a lead outside is stored and held (state_not_served). null: all."},
+        "hours": {"type": ["object", "null"], "description": "Weekly hours in the lead's local time, by day or "
+                  "range of days (mon ... sun, mon-fri); always inside the legal window. null: the legal window.",
+                  "additionalProperties": span, "examples": [{"mon-fri": "10:00-16:00", "sat": "10:00-14:00"}]},
+        "max_attempts": {"type": "integer", "minimum": 1, "maximum": 50},
+        "retry_backoff_s": {"type": "integer", "minimum": 1, "maximum": 604800,
+                            "description": "Back-off base: base x 2^(attempts - 1), at most a day."},
+        "backoff_s": {"type": "object", "description": "Back-off base per outcome.",
+                      "properties": {o: {"type": "integer", "minimum": 1, "maximum": 604800}
+                                     for o in BACKOFF_OUTCOMES}, "additionalProperties": False},
+        "daily_cap": {"type": ["integer", "null"], "minimum": 0, "maximum": 10000000,
+                      "description": "Leads queued per UTC day; over it, held campaign_cap until there is room."},
+        "priority": {"type": "integer", "minimum": 0, "maximum": 9},
+        "agent": {"type": ["string", "null"], "maxLength": 200,
+                  "description": "Handed to dialers with each claimed lead (voice agent or script id)."},
+        "cost_per_lead_cents": {"type": ["integer", "null"], "minimum": 0, "maximum": 10000000},
+    }
+    code = {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9_-]{1,31}$",
+            "description": "Stable short code (never changes). Default: 8 random characters."}
+    campaign = {"type": "object", "required": ["id", "code", "name", "active", "paused"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "code": {"type": "string"}, "default": {"type": "boolean"},
+        **settings,
+        "hours": {**settings["hours"], "properties": {day: span for day in DAYS}},
+        "backoff_s": {"type": "object"},
+        "queued_today": {"type": "integer", "description": "Leads queued today (UTC), against daily_cap."},
+        "created_at": {"type": "string", "format": "date-time"},
+        "updated_at": {"type": "string", "format": "date-time"}}}
+    return {
+        "Campaign": campaign,
+        "CampaignIn": {"type": "object", "required": ["name"], "additionalProperties": False,
+                       "properties": {"code": code, **settings}},
+        "CampaignChange": {"type": "object", "additionalProperties": False, "properties": settings},
+    }
+
+
+def _campaign_paths() -> dict:
+    """GET/POST /v1/campaigns, GET/PATCH /v1/campaigns/{campaign} (scope admin)."""
+    def ok(description: str, schema: dict, status: str = "200") -> dict:
+        return {status: {"description": description, "headers": _RATE_HEADERS,
+                         "content": {"application/json": {"schema": schema}}}}
+
+    def body(name: str) -> dict:
+        return {"required": True, "content": {"application/json": {"schema": {"$ref": _REF + name}}}}
+
+    one = {"$ref": _REF + "Campaign"}
+    path = [{"name": "campaign", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The campaign's code (or its name)."}]
+    invalid = _error("Validation failed: see fields.", _RATE_HEADERS)
+    taken = _error("Another campaign of the account has this code or name (campaign_exists).", _RATE_HEADERS)
+    missing = _error("No such campaign in this account.", _RATE_HEADERS)
+    body_errors = {"400": _error("Malformed body."), "413": _error("Body too large."),
+                   "415": _error("Unsupported content type.")}
+    return {
+        "/v1/campaigns": {
+            "get": {"operationId": "listCampaigns", "summary": "The account's campaigns (scope admin).",
+                    "security": [{"bearer": []}],
+                    "responses": {**ok("Every campaign, oldest first.", {
+                        "type": "object", "required": ["data"],
+                        "properties": {"data": {"type": "array", "items": one}}}), **_AUTH_ERRORS}},
+            "post": {"operationId": "createCampaign", "summary": "Create a campaign (scope admin).",
+                     "description": "The answer shows its code: senders name the campaign with it (campaign, "
+                                    "category, campaign_code or campaign_id), dialers claim by it.",
+                     "security": [{"bearer": []}], "requestBody": body("CampaignIn"),
+                     "responses": {**ok("Created.", one, "201"), "409": taken, **body_errors, "422": invalid,
+                                   **_AUTH_ERRORS}}},
+        "/v1/campaigns/{campaign}": {
+            "get": {"operationId": "getCampaign", "summary": "One campaign (scope admin).",
+                    "security": [{"bearer": []}], "parameters": path,
+                    "responses": {**ok("The campaign.", one), "404": missing, **_AUTH_ERRORS}},
+            "patch": {"operationId": "updateCampaign",
+                      "summary": "Change a campaign's settings: only those given; null clears an optional one "
+                                 "(scope admin). Pause with {\"paused\": true}.",
+                      "description": "Raising or removing daily_cap releases the leads held over it. The code "
+                                     "never changes.",
+                      "security": [{"bearer": []}], "parameters": path, "requestBody": body("CampaignChange"),
+                      "responses": {**ok("The campaign as changed.", one), "404": missing, "409": taken,
+                                    **body_errors, "422": invalid, **_AUTH_ERRORS}}},
+    }

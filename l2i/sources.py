@@ -21,7 +21,8 @@ from l2i.fields import BY_NAME, LEAD_COLUMNS, _convert, lookup, parse_timestamp
 
 TOKEN = re.compile(r"^l2is_[0-9a-f]{64}$")
 TOKEN_ANYWHERE = re.compile(r"l2is_[0-9A-Za-z]+")
-DEFAULT_FIELDS = tuple(name for name in LEAD_COLUMNS)  # source, sub_id, utm_*, ... (and "custom", an object)
+# source, sub_id, utm_*, ..., the campaign (and "custom", an object)
+DEFAULT_FIELDS = (*LEAD_COLUMNS, "campaign")
 
 
 def mask(text: str) -> str:
@@ -140,6 +141,8 @@ def apply_defaults(lead, defaults: dict) -> None:
                 lead.custom.setdefault(key, item)
         elif name in lead.columns and lead.columns[name] is None:
             lead.columns[name] = _convert(BY_NAME[name], value)
+        elif name == "campaign" and lead.campaign is None:  # the source's default campaign (issue 11)
+            lead.campaign = _convert(BY_NAME[name], value)
 
 
 def consent_on_submit(lead, source: dict, submitted_at: str | None) -> dict:

@@ -72,7 +72,7 @@ def test_eight_claimers_on_their_own_connections_hand_out_each_lead_once(account
         if not hasattr(local, "conn"):
             local.conn = psycopg.connect(database_url, autocommit=True, row_factory=dict_row)
         rows = sql.many(local.conn, "dial_claim", now=NOON, account_id=account_id, api_key_id=None, limit=10,
-                        lease_seconds=300)
+                        lease_seconds=300, campaign_ids=None)
         return [str(row["lead_id"]) for row in rows]
 
     handed = run_claimers(claim_batch)

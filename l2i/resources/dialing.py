@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from l2i import phones, sql
 from l2i.bodies import body_fields
 from l2i.errors import APIError, FieldError, validation_failed
-from l2i.fields import parse_timestamp
+from l2i.fields import first_bad_text as first_bad, parse_timestamp
 
 Clock = Callable[[], "datetime | None"]
 
@@ -98,26 +98,55 @@ class _DialingResource:
 
 
 class DialQueueClaim(_DialingResource):
-    """POST /v1/dial-queue/claim {"limit": n, "lease_seconds": s}: up to n leads, each handed out once."""
+    """POST /v1/dial-queue/claim {"limit": n, "lease_seconds": s, "campaign": "SOLAR" or [...]}: up to n leads,
+    each handed out once; with campaign, only leads of those campaigns."""
 
     scopes = {"POST": "dial"}
 
     def on_post(self, req, resp):
         body = body_fields(req, self.max_body_bytes)
         errors: list[FieldError] = []
-        refuse_unknown(body, {"limit", "lease_seconds"}, errors)
+        refuse_unknown(body, {"limit", "lease_seconds", "campaign"}, errors)
         limit = whole_number(body, "limit", 1, CLAIM_LIMIT_MAX, CLAIM_LIMIT_DEFAULT, errors)
         lease = whole_number(body, "lease_seconds", LEASE_MIN, LEASE_MAX, LEASE_DEFAULT, errors)
+        names = campaign_names(body, errors)
         if errors:
             raise validation_failed(errors)
         key = req.context.key
         now = self.clock()
         with self.pool.connection() as conn:
-            # Leases that ran out go back first (their own statement: it never waits, SKIP LOCKED).
+            campaign_ids = None
+            if names:
+                found = sql.many(conn, "campaign_ids", account_id=key["account_id"], names=names)
+                unknown = [row["name"] for row in found if row["id"] is None]
+                if unknown:
+                    raise validation_failed([FieldError("campaign", "unknown", "No matching campaign: "
+                                                        + ", ".join(map(repr, unknown)))])
+                campaign_ids = [row["id"] for row in found]
+            # Leads held over a campaign's daily cap go to the queue when today's cap has room; leases that ran
+            # out go back (each its own statement: neither waits for a lock, SKIP LOCKED).
+            sql.one(conn, "campaign_release", now=now, account_id=key["account_id"])
             sql.many(conn, "dial_reap", now=now, account_id=key["account_id"])
             rows = sql.many(conn, "dial_claim", now=now, account_id=key["account_id"], api_key_id=key["id"],
-                            limit=limit, lease_seconds=lease)
+                            limit=limit, lease_seconds=lease, campaign_ids=campaign_ids)
         resp.media = {"data": rows}
+
+
+CLAIM_CAMPAIGNS_MAX = 20
+
+
+def campaign_names(body: dict, errors: list[FieldError]) -> list[str] | None:
+    """The claim's campaign: one code or name, or a list of them (a form repeats the field). None: all."""
+    value = body.get("campaign")
+    if value is None or value == "" or value == []:
+        return None
+    values = value if isinstance(value, list) else [value]
+    if len(values) > CLAIM_CAMPAIGNS_MAX or not all(isinstance(v, str) and 0 < len(v.strip()) <= 200
+                                                    and first_bad(v) is None for v in values):
+        errors.append(FieldError("campaign", "invalid", f"must be a campaign's code or name, or a list of at most "
+                                                        f"{CLAIM_CAMPAIGNS_MAX} of them"))
+        return None
+    return [v.strip() for v in values]
 
 
 class LeadOutcome(_DialingResource):

@@ -62,6 +62,8 @@ def answer(row: dict, test: bool) -> tuple[int, dict]:
               "status": row["status"]}
     if row["reasons"]:
         result["reasons"] = row["reasons"]
+    if row["campaign"] is not None:  # its campaign; a duplicate's, the campaign of the lead it repeats
+        result["campaign"] = row["campaign"]
     return (201 if row["created"] else 200), result
 
 
@@ -114,11 +116,15 @@ class Intake:
         lead, origin, test = build_lead(source, adapted, query)
 
         def take() -> tuple[int, dict]:
-            with self.pool.connection() as conn:
-                row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None, lead=lead,
-                                    source_id=source["id"] if source else None, consent_origin=origin, test=test,
-                                    now=self.clock(),
-                                    client_ip=req.context.get("client_ip"))
+            try:
+                with self.pool.connection() as conn:
+                    row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None,
+                                        lead=lead, source_id=source["id"] if source else None,
+                                        consent_origin=origin, test=test, now=self.clock(),
+                                        client_ip=req.context.get("client_ip"),
+                                        default_campaign_id=key["default_campaign_id"] if key else None)
+            except intake.CampaignRefused as exc:  # nothing stored (and no Idempotency-Key kept)
+                raise validation_failed(exc.errors) from None
             return answer(row, test)
 
         idem_key = idempotency.key_of(req)
@@ -190,12 +196,21 @@ def process_pending(pool, config, source: dict, limit: int) -> list[dict]:
             results.append({"external_id": external_id, "outcome": "refused", "error": exc.description,
                             "fields": getattr(exc, "fields", None)})
             continue
-        with pool.connection() as conn:
-            with conn.transaction():
-                row = intake.submit(conn, account_id=source["account_id"], api_key_id=None, lead=lead,
-                                    source_id=source["id"], consent_origin=origin, test=test)
-                sql.run(conn, "source_pending_done", source_id=source["id"], external_id=external_id,
-                        lead_id=None if test else row["id"], error=None)
+        try:
+            with pool.connection() as conn:
+                with conn.transaction():
+                    row = intake.submit(conn, account_id=source["account_id"], api_key_id=None, lead=lead,
+                                        source_id=source["id"], consent_origin=origin, test=test)
+                    sql.run(conn, "source_pending_done", source_id=source["id"], external_id=external_id,
+                            lead_id=None if test else row["id"], error=None)
+        except intake.CampaignRefused as exc:  # its campaign refused it: done, as any refused lead
+            message = "; ".join(f"{e.field}: {e.message}" for e in exc.errors)
+            with pool.connection() as conn:
+                sql.run(conn, "source_pending_done", source_id=source["id"], external_id=external_id, lead_id=None,
+                        error=f"refused: {message}"[:500])
+            results.append({"external_id": external_id, "outcome": "refused", "error": message,
+                            "fields": [e.as_dict() for e in exc.errors]})
+            continue
         status, result = answer(row, test)
         results.append({"external_id": external_id, **result})
     return results

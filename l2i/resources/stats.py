@@ -1,4 +1,4 @@
-"""GET /v1/stats (scope read): the funnel and revenue of an account's leads, grouped."""
+"""GET /v1/stats (scope read): the funnel, revenue, cost and margin of an account's leads, grouped."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from l2i.bodies import query_fields
 from l2i.errors import FieldError, validation_failed
 from l2i.fields import parse_timestamp
 
-GROUPS = ("day", "source", "sub_id", "buyer")
+GROUPS = ("day", "source", "sub_id", "buyer", "campaign")
 MAX_RANGE = timedelta(days=366)
 
 

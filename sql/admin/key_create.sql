@@ -1,5 +1,7 @@
 -- Create an API key; prints the key, which is never shown again (only its SHA-256 is stored).
---   psql -v account_id=UUID -v scopes=write,read [-v rate_limit=120] [-v label=website] -f sql/admin/key_create.sql
+--   psql -v account_id=UUID -v scopes=write,read [-v rate_limit=120] [-v label=website] [-v campaign=SOLAR]
+--        -f sql/admin/key_create.sql
+-- campaign: the key's default campaign (code or name), for the leads it sends that name none.
 \if :{?rate_limit}
 \else
 \set rate_limit ''
@@ -8,5 +10,10 @@
 \else
 \set label ''
 \endif
-SELECT l2i_key_create(:'account_id', string_to_array(replace(:'scopes', ' ', ''), ','),
-                      NULLIF(:'rate_limit', '')::integer, NULLIF(:'label', '')) AS key;
+\if :{?campaign}
+\else
+\set campaign ''
+\endif
+SELECT l2i_key_campaign(l2i_key_create(:'account_id', string_to_array(replace(:'scopes', ' ', ''), ','),
+                                       NULLIF(:'rate_limit', '')::integer, NULLIF(:'label', '')),
+                        :'campaign') AS key;

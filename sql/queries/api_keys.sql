@@ -9,7 +9,7 @@
 -- Windows only move forward: a request whose transaction began in the previous minute but got the row after
 -- the next window opened counts in the newer window, never resets it (greatest, >=).
 WITH k AS (
-    SELECT id, account_id, prefix, scopes, rate_limit
+    SELECT id, account_id, prefix, scopes, rate_limit, default_campaign_id
     FROM api_keys
     WHERE key_hash = %(key_hash)s AND revoked_at IS NULL
 ), hit AS (
@@ -24,7 +24,7 @@ WITH k AS (
     FROM k, hit
     WHERE api_keys.id = k.id AND hit.hits = 1
 )
-SELECT k.id, k.account_id, k.prefix, k.scopes, k.rate_limit, hit.hits,
+SELECT k.id, k.account_id, k.prefix, k.scopes, k.rate_limit, k.default_campaign_id, hit.hits,
        extract(epoch FROM hit.window_start)::bigint + 60 AS reset_at,
        extract(epoch FROM now()) AS now_epoch
 FROM k CROSS JOIN hit;

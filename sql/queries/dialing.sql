@@ -6,16 +6,20 @@
 -- name: dial_reap :many
 -- Gives back the leases that ran out and expires the waiting leads past their expires_at, for one account (or
 -- all of them when account_id is NULL), at most 1000 at a time. A lease that ran out was an attempt (the claim
--- counted it): at the account's max_attempts the lead is unreached, else it waits out the back-off and goes
--- back in the queue. A lead in a call (lease still running) is never expired under the dialer.
+-- counted it): at its campaign's max_attempts (the account's, without a campaign) the lead is unreached, else it
+-- waits out the back-off (the campaign's for lease_expired) and goes back in the queue. A lead in a call (lease
+-- still running) is never expired under the dialer.
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), due AS (
     SELECT q.lead_id, q.account_id, q.phone, q.zones, q.states, q.leased_until, q.lease_id, q.expires_at,
-           l.status, l.attempts, a.max_attempts, a.retry_backoff_s, clock.now
+           l.status, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
+           coalesce((c.backoff_s ->> 'lease_expired')::integer, c.retry_backoff_s, a.retry_backoff_s)
+               AS retry_backoff_s, clock.now
     FROM dial_queue AS q
     JOIN leads AS l ON l.id = q.lead_id
     JOIN accounts AS a ON a.id = q.account_id
+    LEFT JOIN campaigns AS c ON c.id = q.campaign_id
     CROSS JOIN clock
     WHERE (%(account_id)s::uuid IS NULL OR q.account_id = %(account_id)s::uuid)
       AND (q.leased_until < clock.now OR (q.leased_until IS NULL AND q.expires_at <= clock.now))
@@ -64,9 +68,12 @@ JOIN moved AS m ON m.id = d.lead_id;
 
 -- name: dial_claim :many
 -- Hands out up to limit leads of one account that may legally be called now, each to one caller only, in claim
--- order (priority, higher first; then not_before; then enqueued_at), leasing each for lease_seconds. Legal now:
--- waiting (no lease) and due, not expired, and inside the calling window of every state whose rules apply, in
--- every zone the lead may be in, outside their blackouts (l2i_call_allowed).
+-- order (campaign priority, then lead priority, higher first; then not_before; then enqueued_at), leasing each
+-- for lease_seconds. Legal now: waiting (no lease) and due, not expired, and inside the calling window of every
+-- state whose rules apply, in every zone the lead may be in, outside their blackouts (l2i_call_allowed).
+-- campaign_ids (NULL: every campaign) limits the claim to those campaigns (dial_queue_campaign_claim_idx); a
+-- lead of a paused campaign, or outside its campaign's hours, waits (l2i_campaign_callable: the campaign's
+-- hours only narrow the legal window). Each lead comes with its campaign's code and agent.
 -- Re-checked here, because they can change after intake: a suppressed number, a number on the Do-Not-Call
 -- Registry (DNC-connected accounts) and consent older than the account allows are held (ineligible) instead
 -- of handed out; where the registry data cannot answer, the lead is not handed out and waits (fail closed).
@@ -97,7 +104,9 @@ WITH clock AS (
       AND l.status = 'new'
       AND (NOT a.dnc_connected OR l2i_dnc_listed(q.phone, clock.now) IS NOT NULL)
       AND l2i_call_allowed(q.zones, q.states, clock.now)
-    ORDER BY q.priority DESC, q.not_before, q.enqueued_at
+      AND (%(campaign_ids)s::uuid[] IS NULL OR q.campaign_id = ANY (%(campaign_ids)s::uuid[]))
+      AND l2i_campaign_callable(q.campaign_id, q.zones, clock.now)
+    ORDER BY q.campaign_priority DESC, q.priority DESC, q.not_before, q.enqueued_at
     LIMIT %(limit)s
     FOR UPDATE OF q, l SKIP LOCKED
 ), decided AS (
@@ -110,7 +119,7 @@ WITH clock AS (
     FROM decided AS p
     WHERE q.lead_id = p.lead_id AND p.action = 'lease'
     RETURNING q.lead_id, q.lease_id, q.leased_until, q.priority, q.not_before, q.enqueued_at, q.zones,
-              q.expires_at
+              q.expires_at, q.campaign_id, q.campaign_priority
 ), claimed AS (
     UPDATE leads AS l
     SET status = 'dialing', attempts = l.attempts + 1, updated_at = p.now
@@ -155,25 +164,30 @@ WITH clock AS (
 )
 SELECT c.id AS lead_id, q.lease_id AS claim_id, q.leased_until AS lease_expires_at, c.attempts AS attempt,
        c.phone, c.first_name, c.last_name, c.email, c.state, c.zip, c.city, c.address1, c.address2, c.source,
-       c.external_id, c.custom, q.zones, q.priority, q.not_before, q.expires_at, c.created_at
+       c.external_id, c.custom, q.zones, q.priority, q.not_before, q.expires_at, c.created_at,
+       k.code AS campaign, k.agent
 FROM claimed AS c
 JOIN leased AS q ON q.lead_id = c.id
-ORDER BY q.priority DESC, q.not_before, q.enqueued_at;
+LEFT JOIN campaigns AS k ON k.id = q.campaign_id
+ORDER BY q.campaign_priority DESC, q.priority DESC, q.not_before, q.enqueued_at;
 
 -- name: dial_outcome :one
 -- Records what a call did to a lead in dialing, in one statement: the event, the move (final outcomes close the
--- lead; no_answer, busy and voicemail send it back with the back-off, or make it unreached at the account's
--- max_attempts), the queue row, and for transferred the transfer. No row: the lead is not in dialing (or not
+-- lead; no_answer, busy and voicemail send it back with the back-off, or make it unreached at the
+-- max_attempts of its campaign, else of the account; the back-off base is the campaign's for that outcome), the
+-- queue row, and for transferred the transfer. No row: the lead is not in dialing (or not
 -- under the given claim_id), or is another account's.
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), lead AS (
-    SELECT l.id, l.account_id, l.phone, l.attempts, a.max_attempts, a.retry_backoff_s, q.zones, q.states,
-           q.lease_id, clock.now,
+    SELECT l.id, l.account_id, l.phone, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
+           coalesce((c.backoff_s ->> %(outcome)s::text)::integer, c.retry_backoff_s, a.retry_backoff_s)
+               AS retry_backoff_s, q.zones, q.states, q.lease_id, clock.now,
            %(outcome)s::text AS outcome
     FROM dial_queue AS q
     JOIN leads AS l ON l.id = q.lead_id
     JOIN accounts AS a ON a.id = l.account_id
+    LEFT JOIN campaigns AS c ON c.id = q.campaign_id
     CROSS JOIN clock
     WHERE q.lead_id = %(lead_id)s AND l.account_id = %(account_id)s AND l.status = 'dialing'
       AND (%(claim_id)s::uuid IS NULL OR q.lease_id = %(claim_id)s::uuid)
@@ -275,7 +289,8 @@ SELECT id AS lead_id, status, closed_at FROM moved;
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), lead AS (
-    SELECT l.id, l.account_id, l.phone, l.status, l.priority, l.expires_at, clock.now,
+    SELECT l.id, l.account_id, l.phone, l.status, l.priority, l.expires_at, clock.now, l.campaign_id,
+           coalesce((SELECT k.priority FROM campaigns AS k WHERE k.id = l.campaign_id), 0) AS campaign_priority,
            coalesce(q.zones, ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'zones')))
                AS zones,
            coalesce(q.states,
@@ -300,8 +315,9 @@ WITH clock AS (
     FROM lead
 ), queued AS (
     INSERT INTO dial_queue AS q (lead_id, account_id, phone, states, zones, priority, not_before, enqueued_at,
-                                 expires_at)
-    SELECT p.id, p.account_id, p.phone, p.states, p.zones, p.priority, p.not_before, p.now, p.new_expires_at
+                                 expires_at, campaign_id, campaign_priority)
+    SELECT p.id, p.account_id, p.phone, p.states, p.zones, p.priority, p.not_before, p.now, p.new_expires_at,
+           p.campaign_id, p.campaign_priority
     FROM placed AS p
     ON CONFLICT ON CONSTRAINT dial_queue_pkey DO UPDATE
         SET not_before = excluded.not_before, enqueued_at = excluded.enqueued_at

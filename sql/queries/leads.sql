@@ -16,8 +16,17 @@
 -- gate is MATERIALIZED: decided reads not_before twice, and inlined the calling-window function ran twice per
 -- intake (half the statement's time; bench/RESULTS.md, tests/test_intake.py).
 -- now: the instant the gates are decided at (calling window, caps, registry); NULL = the database clock (the service).
+-- Campaigns: l2i_campaign_gate picks the lead's campaign (campaign as sent, else the sender's default_campaign_id)
+-- and checks it (states served: against the first of states, the address state, else the area code's); refused
+-- (no, unknown or inactive campaign, missing required fields) stores nothing and comes back with missing. Its
+-- hours only narrow not_before (l2i_campaign_next_call_time searches inside the legal window of every state, from
+-- the time the attempt caps let); l2i_campaign_slot counts the lead against the daily cap (of the database's UTC
+-- day, as queued_today and the release count it).
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
+), cg AS (
+    SELECT * FROM l2i_campaign_gate(%(account_id)s, %(campaign)s::text, %(default_campaign_id)s::uuid,
+                                    %(present)s::text[], (%(states)s::text[])[1])
 ), zones AS (
     -- Every zone the lead may be in: all zones of each of its states, and those of its area code.
     SELECT l2i_lead_zones(%(states)s::text[], %(area_zones)s::text[]) AS zones
@@ -28,30 +37,38 @@ WITH clock AS (
            CASE WHEN a.dnc_connected THEN l2i_dnc_listed(%(phone)s, clock.now) ELSE false END AS dnc_listed,
            zones.zones,
            CASE WHEN cardinality(zones.zones) > 0
-                THEN l2i_next_dial_time(%(account_id)s, %(phone)s, zones.zones, %(states)s::text[], clock.now)
+                THEN l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, zones.zones, %(states)s::text[],
+                         l2i_attempt_free_at(%(account_id)s, %(phone)s, %(states)s::text[], clock.now))
            END AS not_before,
            clock.now
-    FROM zones
-    CROSS JOIN clock
-    CROSS JOIN accounts AS a
+    -- One row each (cross joins, written with commas: the text sent stays under psycopg's 4096 characters).
+    FROM zones, clock, cg, accounts AS a
     WHERE a.id = %(account_id)s
 ), decided AS (
-    SELECT gate.suppressed, gate.dnc_connected, gate.dnc_listed, gate.zones, gate.not_before, gate.now,
+    -- gate.*: suppressed, dnc_connected, dnc_listed, zones, not_before, now.
+    SELECT gate.*,
            CASE WHEN gate.suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
            || CASE WHEN gate.dnc_listed THEN ARRAY['dnc']
                    WHEN gate.dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
            || %(reasons)s::text[]
            || CASE WHEN cardinality(gate.zones) > 0 AND gate.not_before IS NULL
-                   THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END AS reasons
-    FROM gate
+                   THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END
+           || cg.reasons AS reasons
+    FROM gate CROSS JOIN cg
+), capped AS (
+    SELECT d.*, d.reasons || CASE WHEN cardinality(d.reasons) = 0 AND cg.daily_cap IS NOT NULL
+                                   AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, %(account_id)s, %(phone)s, now())
+                                  THEN ARRAY['campaign_cap'] ELSE '{}'::text[] END AS held
+    FROM decided AS d CROSS JOIN cg
+    WHERE cg.refused IS NULL
 ), ins AS (
     INSERT INTO leads AS l (
         account_id, api_key_id, source_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
-        custom, extra, gates, priority, expires_at)
+        custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
     SELECT %(account_id)s, %(api_key_id)s, %(source_id)s, %(phone)s,
-           CASE WHEN cardinality(d.reasons) = 0 THEN 'new' ELSE 'ineligible' END, d.reasons,
+           CASE WHEN cardinality(d.held) = 0 THEN 'new' ELSE 'ineligible' END, d.held,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
            %(address2)s, %(external_id)s, %(consent)s,
            %(sub_id)s, %(utm_source)s, %(utm_medium)s, %(utm_campaign)s, %(utm_term)s, %(utm_content)s,
@@ -63,23 +80,28 @@ WITH clock AS (
                'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
                'calling_window', jsonb_build_object('zones', d.zones, 'states', %(states)s::text[],
                                                     'rules', l2i_rules_used(%(states)s::text[], d.now),
-                                                    'not_before', d.not_before)),
-           %(priority)s, now() + make_interval(secs => %(expires_in)s::integer)
-    FROM decided AS d
+                                                    'not_before', d.not_before),
+               'campaign', cg.gate),
+           %(priority)s, now() + make_interval(secs => %(expires_in)s::integer), cg.id, cg.cost_cents
+    FROM capped AS d CROSS JOIN cg
     ON CONFLICT (account_id, phone) WHERE dedupe_open DO UPDATE
         SET dedupe_open = l.created_at > now() - interval '30 days',
             duplicate_count = l.duplicate_count + CASE WHEN l.created_at > now() - interval '30 days' THEN 1 ELSE 0 END,
             last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
-    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at
+    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at,
+              l.campaign_id
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before, priority, expires_at)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before, ins.priority, ins.expires_at
-    FROM ins CROSS JOIN decided AS d
+    INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before, priority, expires_at, campaign_id,
+                            campaign_priority)
+    SELECT ins.id, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before, ins.priority, ins.expires_at,
+           cg.id, coalesce(cg.priority, 0)
+    FROM ins CROSS JOIN decided AS d CROSS JOIN cg
     WHERE ins.created AND ins.status = 'new'
     RETURNING lead_id
 )
-SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before
-FROM ins CROSS JOIN decided AS d;
+SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before, cg.refused, cg.missing,
+       (SELECT k.code FROM campaigns AS k WHERE k.id = ins.campaign_id) AS campaign
+FROM decided AS d CROSS JOIN cg LEFT JOIN ins ON true;
 
 -- name: leads_page :many
 -- One page of an account's leads, newest first, after the keyset cursor (before_created, before_id). Callers
@@ -97,9 +119,9 @@ ORDER BY created_at DESC, id DESC
 LIMIT %(limit)s;
 
 -- name: lead_get :one
--- One whole lead of an account, with its place in the dial queue if it is queued, its event history (oldest
--- first) and its transfer if it was transferred.
-SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at,
+-- One whole lead of an account, with its campaign's code, its place in the dial queue if it is queued, its event
+-- history (oldest first) and its transfer if it was transferred.
+SELECT l.*, k.code AS campaign, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at,
        q.leased_until AS queue_leased_until,
        (SELECT coalesce(jsonb_agg(jsonb_build_object('type', e.type, 'at', e.at, 'from_status', e.from_status,
                                                      'to_status', e.to_status, 'detail', e.detail) ORDER BY e.id),
@@ -110,4 +132,5 @@ SELECT l.*, q.not_before AS queue_not_before, q.enqueued_at AS queue_enqueued_at
         FROM transfers AS t WHERE t.lead_id = l.id) AS transfer
 FROM leads AS l
 LEFT JOIN dial_queue AS q ON q.lead_id = l.id
+LEFT JOIN campaigns AS k ON k.id = l.campaign_id
 WHERE l.id = %(id)s AND l.account_id = %(account_id)s;

@@ -1,8 +1,8 @@
 -- Queries for GET /v1/stats.
 
 -- name: stats_by_group :many
--- The funnel and revenue of an account's leads created in [from, to), grouped by source, UTC day, sub_id or the
--- buyer of their transfer. Duplicates are counted on the lead they repeat. One pass over the account's range of
+-- The funnel, revenue and cost of an account's leads created in [from, to), grouped by source, UTC day, sub_id, the
+-- buyer of their transfer or their campaign (its code). Duplicates are counted on the lead they repeat. One pass over the account's range of
 -- leads_stats_idx, aggregated by (group, reasons) into a few rows, then rolled up per group, so the held leads'
 -- reasons are counted without a second scan.
 WITH per_reasons AS (
@@ -11,6 +11,7 @@ WITH per_reasons AS (
                WHEN 'sub_id' THEN l.sub_id
                WHEN 'day' THEN ((l.created_at AT TIME ZONE 'UTC')::date)::text
                WHEN 'buyer' THEN t.buyer
+               WHEN 'campaign' THEN (SELECT k.code FROM campaigns AS k WHERE k.id = l.campaign_id)
            END AS grp,
            l.reasons,
            count(*) AS leads,
@@ -19,7 +20,8 @@ WITH per_reasons AS (
            count(*) FILTER (WHERE l.attempts > 0) AS dialed,
            count(*) FILTER (WHERE l.status IN ('qualified', 'transferred')) AS qualified,
            count(t.id) AS transferred,
-           coalesce(sum(t.payout_cents), 0) AS revenue_cents
+           coalesce(sum(t.payout_cents), 0) AS revenue_cents,
+           coalesce(sum(l.cost_cents), 0) AS cost_cents
     FROM leads AS l
     LEFT JOIN transfers AS t ON t.lead_id = l.id
     WHERE l.account_id = %(account_id)s AND l.created_at >= %(from)s AND l.created_at < %(to)s
@@ -34,7 +36,7 @@ WITH per_reasons AS (
 ), totals AS (
     SELECT grp, sum(leads) AS leads, sum(duplicates) AS duplicates, sum(ineligible) AS ineligible,
            sum(dialed) AS dialed, sum(qualified) AS qualified, sum(transferred) AS transferred,
-           sum(revenue_cents) AS revenue_cents
+           sum(revenue_cents) AS revenue_cents, sum(cost_cents) AS cost_cents
     FROM per_reasons
     GROUP BY grp
 )
@@ -48,7 +50,9 @@ SELECT t.grp AS "group",
        t.dialed::bigint AS dialed,
        t.qualified::bigint AS qualified,
        t.transferred::bigint AS transferred,
-       t.revenue_cents::bigint AS revenue_cents
+       t.revenue_cents::bigint AS revenue_cents,
+       t.cost_cents::bigint AS cost_cents,
+       (t.revenue_cents - t.cost_cents)::bigint AS margin_cents
 FROM totals AS t
 LEFT JOIN held AS h ON h.grp IS NOT DISTINCT FROM t.grp
 ORDER BY t.grp NULLS LAST;
