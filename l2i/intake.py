@@ -111,15 +111,10 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
 
 
 def _intake(conn, params: dict, lead: LeadInput) -> dict[str, Any]:
-    # The second run happens only when the number's open lead was older than 30 days: the first run closed
-    # its dedupe flag, the second inserts the new lead (see lead_intake).
-    for _ in range(2):
-        row = sql.one(conn, "lead_intake", **params)
-        if row["refused"] is not None:
-            raise CampaignRefused(refusal(row, lead))
-        if row["created"] or row["dedupe_open"]:
-            return row
-    raise RuntimeError("lead_intake closed an expired lead's dedupe flag twice in a row")
+    row = sql.one(conn, "lead_intake", **params)
+    if row["refused"] is not None:
+        raise CampaignRefused(refusal(row, lead))
+    return row
 
 
 def refusal(row: dict, lead: LeadInput) -> list[FieldError]:

@@ -97,6 +97,9 @@ COMMENT ON TABLE suppressions IS 'Per-account do-not-call list, E.164 numbers.';
 -- ---------------------------------------------------------------------------------------------------------------
 -- Leads: every lead that was not a duplicate, queued or held. `reasons` says why a lead is held;
 -- `gates` records what each intake gate decided (phone, suppression, consent, calling window).
+-- Partitioned by UTC month of created_at (0012): leads_YYYY_MM, made ahead by l2i_partitions_ensure (`l2i
+-- partitions ensure`, daily), and leads_default for any row no month covers, so an insert never fails. The tables
+-- pointing at a lead carry its created_at (lead_created_at) so that a lookup by id touches one partition.
 CREATE TABLE leads (
     id                 uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id         uuid        NOT NULL,
@@ -138,7 +141,7 @@ CREATE TABLE leads (
     source_id          uuid,
     campaign_id        uuid,
     cost_cents         bigint,
-    CONSTRAINT leads_pkey PRIMARY KEY (id),
+    CONSTRAINT leads_pkey PRIMARY KEY (id, created_at),
     CONSTRAINT leads_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
     CONSTRAINT leads_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES api_keys (id),
     CONSTRAINT leads_phone_check CHECK (phone ~ '^\+[1-9][0-9]{7,14}$'),
@@ -152,18 +155,20 @@ CREATE TABLE leads (
     CONSTRAINT leads_priority_check CHECK (priority BETWEEN 0 AND 9),
     CONSTRAINT leads_reasons_check CHECK ((status = 'ineligible') = (cardinality(reasons) > 0)),
     CONSTRAINT leads_state_check CHECK (state ~ '^[A-Z]{2}$')
-);
--- The 30-day dedupe. A partial index's predicate must be immutable, so it cannot say "created in the last 30
--- days"; instead each lead keeps `dedupe_open` while it can still be duplicated, and the intake statement itself
--- closes the flag of an older lead when it meets it (lead_intake in sql/queries/leads.sql). At most one open lead
--- per account and number, so concurrent identical posts can never both insert.
-CREATE UNIQUE INDEX leads_dedupe_key ON leads (account_id, phone) WHERE dedupe_open;
--- GET /v1/leads: an account's newest leads first, keyset-paginated on (created_at, id).
-CREATE INDEX leads_account_created_idx ON leads (account_id, created_at DESC, id DESC);
+) PARTITION BY RANGE (created_at);
+CREATE TABLE leads_default PARTITION OF leads DEFAULT;
+COMMENT ON TABLE leads_default IS
+    'Leads no month partition covers (l2i partitions ensure makes the months ahead); normally empty.';
+-- The 30-day dedupe lives in lead_dedupe_keys (below: a unique index of a partitioned table must include
+-- created_at). GET /v1/leads (newest first: scanned backwards, keyset on (created_at, id)) and GET /v1/stats
+-- (index-only: the INCLUDE columns are what stats_by_group reads).
+CREATE INDEX leads_account_created_idx ON leads (account_id, created_at, id)
+    INCLUDE (status, source, sub_id, duplicate_count, attempts, reasons, campaign_id, cost_cents);
 COMMENT ON TABLE leads IS 'Every stored lead (duplicates are not stored: they bump duplicate_count of the lead they repeat).';
 COMMENT ON COLUMN leads.extra IS 'Fields the sender sent that l2i does not know, kept as sent.';
 COMMENT ON COLUMN leads.gates IS 'What each intake gate decided: phone, suppression, consent, calling_window.';
-COMMENT ON COLUMN leads.dedupe_open IS 'True while a new post of the same number to the same account is a duplicate of this lead.';
+COMMENT ON COLUMN leads.dedupe_open IS
+    'True while this lead is its number''s open lead (lead_dedupe_keys): a post of the number within 30 days is its duplicate.';
 COMMENT ON COLUMN leads.status IS
     'new = queued for a call; ineligible = held (see reasons); dialing = claimed by a dialer (leased); '
     'qualified, transferred, not_interested, not_qualified, wrong_number, opted_out = call outcomes; '
@@ -221,8 +226,10 @@ CREATE TABLE dial_queue (
     states       text[]      NOT NULL DEFAULT '{}',
     campaign_id  uuid,
     campaign_priority smallint NOT NULL DEFAULT 0,
+    lead_created_at timestamptz NOT NULL,
     CONSTRAINT dial_queue_pkey PRIMARY KEY (lead_id),
-    CONSTRAINT dial_queue_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id) ON DELETE CASCADE,
+    CONSTRAINT dial_queue_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
+        ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT dial_queue_zones_check CHECK (cardinality(zones) > 0),
     CONSTRAINT dial_queue_lease_check CHECK ((leased_until IS NULL) = (lease_id IS NULL)),
     CONSTRAINT dial_queue_priority_check CHECK (priority BETWEEN 0 AND 9),
@@ -263,8 +270,10 @@ CREATE TABLE lead_events (
     at           timestamptz NOT NULL DEFAULT now(),
     api_key_id   uuid,
     detail       jsonb       NOT NULL DEFAULT '{}',
+    lead_created_at timestamptz NOT NULL,
     CONSTRAINT lead_events_pkey PRIMARY KEY (id),
-    CONSTRAINT lead_events_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id) ON DELETE CASCADE,
+    CONSTRAINT lead_events_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
+        ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT lead_events_type_check CHECK (type IN (
         'claimed', 'lease_expired', 'no_answer', 'busy', 'voicemail', 'not_interested', 'not_qualified',
         'wrong_number', 'qualified', 'transferred', 'opted_out', 'removed', 'requeued', 'expired', 'suppressed',
@@ -291,8 +300,10 @@ CREATE TABLE transfers (
     buyer           text,
     duration_s      integer,
     paid_at         timestamptz,
+    lead_created_at timestamptz NOT NULL,
     CONSTRAINT transfers_pkey PRIMARY KEY (id),
-    CONSTRAINT transfers_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id),
+    CONSTRAINT transfers_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
+        ON UPDATE CASCADE,
     CONSTRAINT transfers_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
     CONSTRAINT transfers_lead_id_key UNIQUE (lead_id),
     CONSTRAINT transfers_caller_id_check CHECK (caller_id ~ '^\+[1-9][0-9]{7,14}$'),
@@ -979,8 +990,10 @@ CREATE TABLE call_attempts (
     phone       text        NOT NULL,
     lead_id     uuid        NOT NULL,
     claimed_at  timestamptz NOT NULL,
+    lead_created_at timestamptz NOT NULL,
     CONSTRAINT call_attempts_pkey PRIMARY KEY (id),
-    CONSTRAINT call_attempts_lead_id_fkey FOREIGN KEY (lead_id) REFERENCES leads (id) ON DELETE CASCADE
+    CONSTRAINT call_attempts_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
+        ON DELETE CASCADE ON UPDATE CASCADE
 );
 CREATE INDEX call_attempts_account_phone_idx ON call_attempts (account_id, phone, claimed_at);
 COMMENT ON TABLE call_attempts IS
@@ -1476,13 +1489,9 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Stats: GET /v1/stats scans an account's leads by creation time; this index holds what the query reads, so the
--- scan never visits the table (sql/queries/stats.sql, stats_by_group).
-CREATE INDEX leads_stats_idx ON leads (account_id, created_at)
-    INCLUDE (id, status, source, sub_id, duplicate_count, attempts, reasons, campaign_id, cost_cents);
+-- (Stats: GET /v1/stats reads leads_account_created_idx only: its INCLUDE columns are what the query reads.)
 
--- Operators find an account's leads by number, old ones included (sql/admin/lead_find.sql); leads_dedupe_key
--- only holds the open ones.
+-- Operators find an account's leads by number, old ones included (sql/admin/lead_find.sql).
 CREATE INDEX leads_account_phone_idx ON leads (account_id, phone);
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -1982,7 +1991,7 @@ SELECT l.account_id,
        l.campaign_id,
        coalesce(sum(l.cost_cents), 0) AS cost_cents
 FROM leads AS l
-LEFT JOIN transfers AS t ON t.lead_id = l.id
+LEFT JOIN transfers AS t ON t.lead_id = l.id AND t.lead_created_at = l.created_at
 GROUP BY l.account_id, (l.created_at AT TIME ZONE 'UTC')::date, l.source, l.campaign_id;
 COMMENT ON VIEW analytics_funnel_daily IS
     'Per account, UTC day of intake, source and campaign: leads stored, duplicates rejected (counted on the lead '
@@ -1998,7 +2007,7 @@ SELECT t.account_id,
        round(avg(t.duration_s)) AS avg_duration_s,
        l.campaign_id
 FROM transfers AS t
-JOIN leads AS l ON l.id = t.lead_id
+JOIN leads AS l ON l.id = t.lead_id AND l.created_at = t.lead_created_at
 GROUP BY t.account_id, t.buyer, (t.transferred_at AT TIME ZONE 'UTC')::date, l.campaign_id;
 COMMENT ON VIEW analytics_revenue_by_buyer IS
     'Per account, buyer (from postbacks; NULL until one names it), UTC day of transfer and campaign: transfers, '
@@ -2313,3 +2322,205 @@ BEGIN
     END IF;
 END
 $$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Month partitions of leads (0012): made ahead, listed and dropped by these functions.
+-- The partition of leads for the UTC month of p_month (leads_YYYY_MM), made if missing; true if made now.
+-- Rows leads_default holds for that month move into it (a partition cannot be made over them otherwise).
+CREATE FUNCTION l2i_partition_create(p_month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_from timestamptz := date_trunc('month', p_month AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
+    v_to timestamptz := (date_trunc('month', p_month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
+    v_name text := 'leads_' || to_char(p_month AT TIME ZONE 'UTC', 'YYYY_MM');
+    v_moving boolean;
+BEGIN
+    IF to_regclass(v_name) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    -- Made detached, then attached: rows of the month in leads_default are moved in between (their foreign keys
+    -- from dial_queue and the others are kept: the rows keep their keys, and the whole runs in one transaction).
+    -- Taking the lock first keeps intake out of leads_default while the rows move.
+    LOCK TABLE leads_default IN SHARE ROW EXCLUSIVE MODE;
+    v_moving := EXISTS (SELECT 1 FROM leads_default WHERE created_at >= v_from AND created_at < v_to);
+    IF NOT v_moving THEN
+        EXECUTE format('CREATE TABLE %I PARTITION OF leads FOR VALUES FROM (%L) TO (%L)',
+                       v_name, v_from, v_to);
+        RETURN true;
+    END IF;
+    -- With rows to move: the foreign keys to leads are checked against leads as a whole, so the rows are copied
+    -- into the new table and deleted from leads_default with the referencing tables' triggers off for this
+    -- transaction only (session_replication_role needs a superuser: without one, the month stays in
+    -- leads_default and a warning says so).
+    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+        RAISE WARNING 'l2i: leads_default holds leads of %: partition % not made (a superuser can make it: '
+            'l2i partitions ensure)', to_char(v_from AT TIME ZONE 'UTC', 'YYYY-MM'), v_name;
+        RETURN false;
+    END IF;
+    EXECUTE format('CREATE TABLE %I (LIKE leads INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
+    SET LOCAL session_replication_role = replica;
+    EXECUTE format('WITH moved AS (DELETE FROM leads_default WHERE created_at >= %L AND created_at < %L RETURNING *) '
+                   'INSERT INTO %I SELECT * FROM moved', v_from, v_to, v_name);
+    SET LOCAL session_replication_role = origin;
+    EXECUTE format('ALTER TABLE leads ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', v_name, v_from, v_to);
+    RETURN true;
+END
+$$;
+COMMENT ON FUNCTION l2i_partition_create(timestamptz) IS
+    'Makes leads_YYYY_MM for the UTC month of p_month if missing (moving that month''s rows out of leads_default); true if made.';
+
+-- The month partitions from the month of p_at to p_months_ahead months after it, made if missing. Returns each
+-- month's partition with whether it was made now. `l2i partitions ensure` runs it (daily: l2i-partitions.timer).
+CREATE FUNCTION l2i_partitions_ensure(p_months_ahead integer DEFAULT 3, p_at timestamptz DEFAULT now())
+RETURNS TABLE (partition_name text, made boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_month timestamptz;
+BEGIN
+    IF p_months_ahead IS NULL OR p_months_ahead < 0 OR p_months_ahead > 120 THEN
+        RAISE EXCEPTION 'months ahead must be between 0 and 120, not %', p_months_ahead
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR i IN 0 .. p_months_ahead LOOP
+        v_month := p_at + make_interval(months => i);
+        partition_name := 'leads_' || to_char(v_month AT TIME ZONE 'UTC', 'YYYY_MM');
+        made := l2i_partition_create(v_month);
+        RETURN NEXT;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION l2i_partitions_ensure(integer, timestamptz) IS
+    'Makes the month partitions of leads from the month of p_at to p_months_ahead months after it (UTC); returns each with made.';
+
+-- The month partitions of leads, oldest first: bounds (UTC), rows (estimated from statistics), and whether the
+-- whole month is before p_before (what a retention policy may drop). leads_default is listed last, with no bounds.
+CREATE FUNCTION l2i_partitions(p_before timestamptz DEFAULT NULL)
+RETURNS TABLE (partition_name text, starts_at timestamptz, ends_at timestamptz, estimated_rows bigint,
+               before boolean)
+LANGUAGE sql STABLE AS $$
+    SELECT c.relname::text,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
+           (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS ends_at,
+           greatest(c.reltuples, 0)::bigint,
+           p_before IS NOT NULL
+               AND (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz
+                   <= p_before
+    FROM pg_inherits AS i
+    JOIN pg_class AS c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'leads'::regclass
+    ORDER BY ends_at NULLS LAST
+$$;
+COMMENT ON FUNCTION l2i_partitions(timestamptz) IS
+    'The partitions of leads with their UTC bounds, estimated rows and whether the whole month is before p_before.';
+
+-- Drops one month partition of leads whose whole month is before p_before (a guard against dropping a live
+-- month). The rows pointing at its leads (dial_queue, lead_events, transfers, call_attempts, lead_dedupe_keys)
+-- must be gone first (deleted or archived by the retention policy): the detach refuses otherwise.
+CREATE FUNCTION l2i_partition_drop(p_partition text, p_before timestamptz) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM l2i_partitions(p_before) AS p
+                   WHERE p.partition_name = p_partition AND p.before) THEN
+        RAISE EXCEPTION '% is not a month partition of leads wholly before %', p_partition, p_before
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    EXECUTE format('ALTER TABLE leads DETACH PARTITION %I', p_partition);
+    EXECUTE format('DROP TABLE %I', p_partition);
+END
+$$;
+COMMENT ON FUNCTION l2i_partition_drop(text, timestamptz) IS
+    'Detaches and drops a month partition of leads wholly before p_before (its referencing rows must be gone first).';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- lead_created_at of the rows pointing at a lead (0012).
+COMMENT ON COLUMN dial_queue.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
+COMMENT ON COLUMN lead_events.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
+COMMENT ON COLUMN transfers.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
+COMMENT ON COLUMN call_attempts.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
+
+-- Inserts that do not say lead_created_at (functions of older migrations, operator scripts) get it from leads.
+-- The hot statements pass it, and the WHEN keeps the trigger from running for them.
+CREATE FUNCTION l2i_lead_created_at_fill() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    SELECT l.created_at INTO NEW.lead_created_at FROM leads AS l WHERE l.id = NEW.lead_id;
+    RETURN NEW;
+END
+$$;
+COMMENT ON FUNCTION l2i_lead_created_at_fill() IS
+    'BEFORE INSERT trigger: fills lead_created_at from leads when the insert did not give it.';
+CREATE TRIGGER dial_queue_lead_created_at BEFORE INSERT ON dial_queue
+    FOR EACH ROW WHEN (NEW.lead_created_at IS NULL) EXECUTE FUNCTION l2i_lead_created_at_fill();
+CREATE TRIGGER lead_events_lead_created_at BEFORE INSERT ON lead_events
+    FOR EACH ROW WHEN (NEW.lead_created_at IS NULL) EXECUTE FUNCTION l2i_lead_created_at_fill();
+CREATE TRIGGER transfers_lead_created_at BEFORE INSERT ON transfers
+    FOR EACH ROW WHEN (NEW.lead_created_at IS NULL) EXECUTE FUNCTION l2i_lead_created_at_fill();
+CREATE TRIGGER call_attempts_lead_created_at BEFORE INSERT ON call_attempts
+    FOR EACH ROW WHEN (NEW.lead_created_at IS NULL) EXECUTE FUNCTION l2i_lead_created_at_fill();
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The 30-day dedupe: one row per account and number, naming the number's open lead.
+CREATE TABLE lead_dedupe_keys (
+    account_id       uuid        NOT NULL,
+    phone            text        NOT NULL,
+    lead_id          uuid        NOT NULL,
+    lead_created_at  timestamptz NOT NULL,
+    CONSTRAINT lead_dedupe_keys_pkey PRIMARY KEY (account_id, phone),
+    -- Deferred: l2i_lead_dedupe writes the key before lead_intake inserts the lead it names.
+    CONSTRAINT lead_dedupe_keys_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at)
+        REFERENCES leads (id, created_at) ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED
+);
+COMMENT ON TABLE lead_dedupe_keys IS
+    'The open lead of each account and number: a post of the number within 30 days of its created_at is its duplicate.';
+
+-- The dedupe decision of one intake, serialized on the number's key row (INSERT ... ON CONFLICT waits for a
+-- concurrent post of the same number to commit). No key, or an open lead 30 days old or older: the key names a
+-- new lead (id and created_at chosen here; lead_intake inserts it in the same statement), the older lead's
+-- dedupe_open is closed, created is true. Else the open lead is bumped (duplicate_count, last_duplicate_at) and
+-- comes back with created false. The columns are those lead_intake's insert returns, in its order. PL/pgSQL, not a CTE of lead_intake: each statement here takes a new snapshot, so
+-- the bump sees a lead a concurrent post committed after lead_intake began.
+CREATE FUNCTION l2i_lead_dedupe(p_account_id uuid, p_phone text, OUT id uuid, OUT created_at timestamptz,
+                                OUT status text, OUT reasons text[], OUT created boolean, OUT priority smallint,
+                                OUT expires_at timestamptz, OUT campaign_id uuid)
+LANGUAGE plpgsql AS $$
+#variable_conflict use_column
+DECLARE
+    v_id uuid := gen_random_uuid();
+    v_at timestamptz := now();
+    v_old record;
+BEGIN
+    SELECT k.lead_id, k.lead_created_at INTO v_old FROM lead_dedupe_keys AS k
+    WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO lead_dedupe_keys AS k (account_id, phone, lead_id, lead_created_at)
+        VALUES (p_account_id, p_phone, v_id, v_at)
+        ON CONFLICT (account_id, phone) DO NOTHING;
+        IF NOT FOUND THEN  -- a concurrent post inserted the key first: wait for it, then decide as below
+            SELECT k.lead_id, k.lead_created_at INTO v_old FROM lead_dedupe_keys AS k
+            WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;
+        END IF;
+    END IF;
+    IF v_old.lead_id IS NOT NULL AND v_old.lead_created_at > v_at - interval '30 days' THEN
+        UPDATE leads AS l
+        SET duplicate_count = l.duplicate_count + 1, last_duplicate_at = v_at
+        WHERE l.id = v_old.lead_id AND l.created_at = v_old.lead_created_at
+        RETURNING l.id, l.created_at, l.status, l.reasons, false, l.priority, l.expires_at, l.campaign_id
+        INTO id, created_at, status, reasons, created, priority, expires_at, campaign_id;
+        RETURN;
+    END IF;
+    IF v_old.lead_id IS NOT NULL THEN
+        UPDATE lead_dedupe_keys AS k SET lead_id = v_id, lead_created_at = v_at
+        WHERE k.account_id = p_account_id AND k.phone = p_phone;
+        UPDATE leads AS l SET dedupe_open = false
+        WHERE l.id = v_old.lead_id AND l.created_at = v_old.lead_created_at;
+    END IF;
+    id := v_id;
+    created_at := v_at;
+    created := true;
+END
+$$;
+COMMENT ON FUNCTION l2i_lead_dedupe(uuid, text) IS
+    'The 30-day dedupe of one intake: the open lead it duplicates (bumped; created false) or the new lead''s id and created_at (created true).';
+
+-- The months ahead, as the migration makes them (l2i partitions ensure keeps them coming).
+SELECT l2i_partitions_ensure(3);

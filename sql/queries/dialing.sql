@@ -12,12 +12,13 @@
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), due AS (
-    SELECT q.lead_id, q.account_id, q.phone, q.zones, q.states, q.leased_until, q.lease_id, q.expires_at,
+    SELECT q.lead_id, q.lead_created_at, q.account_id, q.phone, q.zones, q.states, q.leased_until, q.lease_id,
+           q.expires_at,
            l.status, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
            coalesce((c.backoff_s ->> 'lease_expired')::integer, c.retry_backoff_s, a.retry_backoff_s)
                AS retry_backoff_s, clock.now
     FROM dial_queue AS q
-    JOIN leads AS l ON l.id = q.lead_id
+    JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
     JOIN accounts AS a ON a.id = q.account_id
     LEFT JOIN campaigns AS c ON c.id = q.campaign_id
     CROSS JOIN clock
@@ -38,7 +39,7 @@ WITH clock AS (
     SET status = d.to_status, updated_at = d.now,
         closed_at = CASE WHEN d.to_status = 'new' THEN NULL ELSE d.now END
     FROM decided AS d
-    WHERE l.id = d.lead_id
+    WHERE l.id = d.lead_id AND l.created_at = d.lead_created_at
     RETURNING l.id
 ), requeued AS (
     UPDATE dial_queue AS q
@@ -53,8 +54,8 @@ WITH clock AS (
     WHERE q.lead_id = d.lead_id AND d.to_status <> 'new'
     RETURNING q.lead_id
 ), events AS (
-    INSERT INTO lead_events (lead_id, account_id, type, from_status, to_status, at, detail)
-    SELECT d.lead_id, d.account_id, CASE WHEN d.leased_until IS NULL THEN 'expired' ELSE 'lease_expired' END,
+    INSERT INTO lead_events (lead_id, lead_created_at, account_id, type, from_status, to_status, at, detail)
+    SELECT d.lead_id, d.lead_created_at, d.account_id, CASE WHEN d.leased_until IS NULL THEN 'expired' ELSE 'lease_expired' END,
            d.status, d.to_status, d.now,
            jsonb_strip_nulls(jsonb_build_object('claim_id', d.lease_id, 'attempt', d.attempts,
                                                 'next_attempt_at', r.not_before))
@@ -83,7 +84,7 @@ JOIN moved AS m ON m.id = d.lead_id;
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), picked AS (
-    SELECT q.lead_id, q.account_id, q.phone, q.zones, q.states, clock.now,
+    SELECT q.lead_id, q.lead_created_at, q.account_id, q.phone, q.zones, q.states, clock.now,
            CASE WHEN EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = q.account_id AND s.phone = q.phone)
                     THEN 'suppressed'
                 WHEN a.dnc_connected AND l2i_dnc_listed(q.phone, clock.now) THEN 'dnc'
@@ -94,7 +95,7 @@ WITH clock AS (
            END AS hold,
            l2i_attempt_free_at(q.account_id, q.phone, q.states, clock.now) AS free_at
     FROM dial_queue AS q
-    JOIN leads AS l ON l.id = q.lead_id
+    JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
     JOIN accounts AS a ON a.id = q.account_id
     CROSS JOIN clock
     WHERE q.account_id = %(account_id)s
@@ -124,12 +125,12 @@ WITH clock AS (
     UPDATE leads AS l
     SET status = 'dialing', attempts = l.attempts + 1, updated_at = p.now
     FROM decided AS p
-    WHERE l.id = p.lead_id AND p.action = 'lease'
+    WHERE l.id = p.lead_id AND l.created_at = p.lead_created_at AND p.action = 'lease'
     RETURNING l.id, l.account_id, l.phone, l.first_name, l.last_name, l.email, l.state, l.zip, l.city,
               l.address1, l.address2, l.source, l.external_id, l.custom, l.attempts, l.created_at
 ), attempted AS (
-    INSERT INTO call_attempts (account_id, phone, lead_id, claimed_at)
-    SELECT p.account_id, p.phone, p.lead_id, p.now FROM decided AS p WHERE p.action = 'lease'
+    INSERT INTO call_attempts (account_id, phone, lead_id, lead_created_at, claimed_at)
+    SELECT p.account_id, p.phone, p.lead_id, p.lead_created_at, p.now FROM decided AS p WHERE p.action = 'lease'
 ), deferred AS (
     UPDATE dial_queue AS q
     SET not_before = coalesce(l2i_next_call_time(p.zones, p.states, p.free_at), p.free_at)
@@ -143,21 +144,22 @@ WITH clock AS (
     UPDATE leads AS l
     SET status = 'ineligible', reasons = ARRAY[p.hold], updated_at = p.now
     FROM decided AS p
-    WHERE l.id = p.lead_id AND p.action = 'hold'
+    WHERE l.id = p.lead_id AND l.created_at = p.lead_created_at AND p.action = 'hold'
     RETURNING l.id
 ), events AS (
-    INSERT INTO lead_events (lead_id, account_id, type, from_status, to_status, at, api_key_id, detail)
-    SELECT c.id, c.account_id, 'claimed', 'new', 'dialing', p.now, %(api_key_id)s::uuid,
+    INSERT INTO lead_events (lead_id, lead_created_at, account_id, type, from_status, to_status, at, api_key_id,
+                             detail)
+    SELECT c.id, c.created_at, c.account_id, 'claimed', 'new', 'dialing', p.now, %(api_key_id)s::uuid,
            jsonb_build_object('claim_id', q.lease_id, 'attempt', c.attempts, 'lease_expires_at', q.leased_until)
     FROM claimed AS c
     JOIN leased AS q ON q.lead_id = c.id
     JOIN decided AS p ON p.lead_id = c.id
     UNION ALL
-    SELECT p.lead_id, p.account_id, p.hold, 'new', 'ineligible', p.now, %(api_key_id)s::uuid, '{}'::jsonb
+    SELECT p.lead_id, p.lead_created_at, p.account_id, p.hold, 'new', 'ineligible', p.now, %(api_key_id)s::uuid, '{}'::jsonb
     FROM decided AS p
     JOIN held AS h ON h.id = p.lead_id
     UNION ALL
-    SELECT p.lead_id, p.account_id, 'deferred', 'new', 'new', p.now, %(api_key_id)s::uuid,
+    SELECT p.lead_id, p.lead_created_at, p.account_id, 'deferred', 'new', 'new', p.now, %(api_key_id)s::uuid,
            jsonb_build_object('reason', 'attempt_cap', 'not_before', d.not_before)
     FROM decided AS p
     JOIN deferred AS d ON d.lead_id = p.lead_id
@@ -180,12 +182,12 @@ ORDER BY q.campaign_priority DESC, q.priority DESC, q.not_before, q.enqueued_at;
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), lead AS (
-    SELECT l.id, l.account_id, l.phone, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
+    SELECT l.id, l.created_at, l.account_id, l.phone, l.attempts, coalesce(c.max_attempts, a.max_attempts) AS max_attempts,
            coalesce((c.backoff_s ->> %(outcome)s::text)::integer, c.retry_backoff_s, a.retry_backoff_s)
                AS retry_backoff_s, q.zones, q.states, q.lease_id, clock.now,
            %(outcome)s::text AS outcome
     FROM dial_queue AS q
-    JOIN leads AS l ON l.id = q.lead_id
+    JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
     JOIN accounts AS a ON a.id = l.account_id
     LEFT JOIN campaigns AS c ON c.id = q.campaign_id
     CROSS JOIN clock
@@ -205,7 +207,7 @@ WITH clock AS (
     SET status = d.to_status, updated_at = d.now,
         closed_at = CASE WHEN d.to_status = 'new' THEN NULL ELSE d.now END
     FROM decided AS d
-    WHERE l.id = d.id
+    WHERE l.id = d.id AND l.created_at = d.created_at
     RETURNING l.id, l.status, l.attempts
 ), requeued AS (
     UPDATE dial_queue AS q
@@ -219,15 +221,16 @@ WITH clock AS (
     DELETE FROM dial_queue AS q USING decided AS d
     WHERE q.lead_id = d.id AND d.to_status <> 'new'
 ), transfer AS (
-    INSERT INTO transfers (lead_id, account_id, destination, caller_id, transferred_at, call_id)
-    SELECT d.id, d.account_id, %(destination)s::text, %(caller_id)s::text, %(transferred_at)s::timestamptz,
+    INSERT INTO transfers (lead_id, lead_created_at, account_id, destination, caller_id, transferred_at, call_id)
+    SELECT d.id, d.created_at, d.account_id, %(destination)s::text, %(caller_id)s::text, %(transferred_at)s::timestamptz,
            %(call_id)s::text
     FROM decided AS d
     WHERE d.outcome = 'transferred'
     RETURNING id, destination, caller_id, transferred_at, call_id
 ), event AS (
-    INSERT INTO lead_events (lead_id, account_id, type, from_status, to_status, at, api_key_id, detail)
-    SELECT d.id, d.account_id, d.outcome, 'dialing', d.to_status, d.now, %(api_key_id)s::uuid,
+    INSERT INTO lead_events (lead_id, lead_created_at, account_id, type, from_status, to_status, at, api_key_id,
+                             detail)
+    SELECT d.id, d.created_at, d.account_id, d.outcome, 'dialing', d.to_status, d.now, %(api_key_id)s::uuid,
            %(detail)s::jsonb || jsonb_strip_nulls(jsonb_build_object(
                'claim_id', d.lease_id, 'attempt', d.attempts, 'transfer_id', t.id, 'next_attempt_at', r.not_before))
     FROM decided AS d

@@ -3,10 +3,8 @@
 -- name: lead_intake :one
 -- The intake pipeline in one statement (one transaction, one round trip): the suppression check, the calling
 -- window, then either a new lead (queued when nothing holds it) or the open lead it duplicates.
--- Dedupe: the insert meets the account's open lead for the number on leads_dedupe_key. If that lead is younger
--- than 30 days, this post is a duplicate: the lead's counter is bumped and its id comes back (created = false).
--- If it is older, its dedupe_open flag is closed instead and the row comes back with dedupe_open = false: the
--- caller runs this statement once more, and the new lead then goes in.
+-- Dedupe: l2i_lead_dedupe (0012) decides on the number's row of lead_dedupe_keys: a duplicate of the open lead
+-- younger than 30 days (bumped; its row comes back with created = false), else the new lead's id and created_at.
 -- The reasons parameter holds the reasons found before the database (consent, region); suppression and the calling
 -- window are added here. The state parameter is the state the lead gave; states every state whose rules apply (the
 -- address state and the area code's state: the window is the strictest of them, in every zone of each, and the
@@ -58,16 +56,19 @@ WITH clock AS (
 ), capped AS (
     SELECT d.*, d.reasons || CASE WHEN cardinality(d.reasons) = 0 AND cg.daily_cap IS NOT NULL
                                    AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, %(account_id)s, %(phone)s, now())
-                                  THEN ARRAY['campaign_cap'] ELSE '{}'::text[] END AS held
+                                  THEN ARRAY['campaign_cap'] ELSE '{}'::text[] END AS held,
+           l2i_lead_dedupe(%(account_id)s, %(phone)s) AS dedupe
     FROM decided AS d CROSS JOIN cg
     WHERE cg.refused IS NULL
-), ins AS (
+), dk AS (
+    SELECT (d.dedupe).* FROM capped AS d
+), stored AS (
     INSERT INTO leads AS l (
-        account_id, api_key_id, source_id, phone, status, reasons,
+        id, created_at, account_id, api_key_id, source_id, phone, status, reasons,
         source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
         sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
         custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
-    SELECT %(account_id)s, %(api_key_id)s, %(source_id)s, %(phone)s,
+    SELECT k.id, k.created_at, %(account_id)s, %(api_key_id)s, %(source_id)s, %(phone)s,
            CASE WHEN cardinality(d.held) = 0 THEN 'new' ELSE 'ineligible' END, d.held,
            %(source)s, %(first_name)s, %(last_name)s, %(email)s, %(state)s, %(zip)s, %(city)s, %(address1)s,
            %(address2)s, %(external_id)s, %(consent)s,
@@ -83,23 +84,21 @@ WITH clock AS (
                                                     'not_before', d.not_before),
                'campaign', cg.gate),
            %(priority)s, now() + make_interval(secs => %(expires_in)s::integer), cg.id, cg.cost_cents
-    FROM capped AS d CROSS JOIN cg
-    ON CONFLICT (account_id, phone) WHERE dedupe_open DO UPDATE
-        SET dedupe_open = l.created_at > now() - interval '30 days',
-            duplicate_count = l.duplicate_count + CASE WHEN l.created_at > now() - interval '30 days' THEN 1 ELSE 0 END,
-            last_duplicate_at = CASE WHEN l.created_at > now() - interval '30 days' THEN now() ELSE l.last_duplicate_at END
-    RETURNING l.id, l.status, l.reasons, l.dedupe_open, (l.xmax = 0) AS created, l.priority, l.expires_at,
-              l.campaign_id
+    FROM capped AS d CROSS JOIN cg CROSS JOIN dk AS k
+    WHERE k.created
+    RETURNING l.id, l.created_at, l.status, l.reasons, true AS created, l.priority, l.expires_at, l.campaign_id
+), ins AS (
+    SELECT * FROM stored UNION ALL SELECT * FROM dk WHERE NOT created
 ), queued AS (
-    INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before, priority, expires_at, campaign_id,
-                            campaign_priority)
-    SELECT ins.id, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before, ins.priority, ins.expires_at,
-           cg.id, coalesce(cg.priority, 0)
+    INSERT INTO dial_queue (lead_id, lead_created_at, account_id, phone, states, zones, not_before, priority,
+                            expires_at, campaign_id, campaign_priority)
+    SELECT ins.id, ins.created_at, %(account_id)s, %(phone)s, %(states)s::text[], d.zones, d.not_before,
+           ins.priority, ins.expires_at, cg.id, coalesce(cg.priority, 0)
     FROM ins CROSS JOIN decided AS d CROSS JOIN cg
     WHERE ins.created AND ins.status = 'new'
     RETURNING lead_id
 )
-SELECT ins.id, ins.status, ins.reasons, ins.created, ins.dedupe_open, d.not_before, cg.refused, cg.missing,
+SELECT ins.id, ins.status, ins.reasons, ins.created, d.not_before, cg.refused, cg.missing,
        (SELECT k.code FROM campaigns AS k WHERE k.id = ins.campaign_id) AS campaign
 FROM decided AS d CROSS JOIN cg LEFT JOIN ins ON true;
 

@@ -3,7 +3,7 @@
 -- name: stats_by_group :many
 -- The funnel, revenue and cost of an account's leads created in [from, to), grouped by source, UTC day, sub_id, the
 -- buyer of their transfer or their campaign (its code). Duplicates are counted on the lead they repeat. One pass over the account's range of
--- leads_stats_idx, aggregated by (group, reasons) into a few rows, then rolled up per group, so the held leads'
+-- leads_account_created_idx (index-only), aggregated by (group, reasons) into a few rows, then rolled up per group, so the held leads'
 -- reasons are counted without a second scan.
 WITH per_reasons AS (
     SELECT CASE %(group_by)s::text
