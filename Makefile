@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export DATABASE_URL ?= postgresql:///l2i
 
 .DEFAULT_GOAL := help
-.PHONY: help run test ha db db-up migrate fuzz compliance bench clean nginx mutants
+.PHONY: help run test ha db db-up migrate fuzz compliance bench bench-partitions clean nginx mutants
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -74,6 +74,12 @@ bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
 	$(BIN)/python bench/campaign_cost.py
+
+# LEADS=1000000 for a shorter run (about 10 minutes); the default, 10 million leads, loads for a long while.
+LEADS ?= 10000000
+bench-partitions: $(BIN)/.installed db-up ## intake, GET and claims on LEADS leads over 24 months: partitioned vs one table
+	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python bench/partitions.py --leads $(LEADS) --seconds $(BENCH_SECONDS)
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis *.egg-info

@@ -318,6 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     srr = srt.add_parser("retry", help="fetch platform leads still waiting (Facebook Lead Ads when the Graph API "
                                        "was down)")
     srr.add_argument("source_id", nargs="?", default=None)
+    part = commands.add_parser("partitions", help="the month partitions of leads").add_subparsers(
+        dest="action", required=True)
+    pe = part.add_parser("ensure", help="make the month partitions of leads ahead of time (cron-able: daily)")
+    pe.add_argument("--months-ahead", type=int, default=3, help="months after this one to make (default 3)")
+    pls = part.add_parser("list", help="the partitions of leads, oldest first, with their bounds and rows")
+    pls.add_argument("--before", default=None, help="mark the partitions whose whole month is before this time")
     idem = commands.add_parser("idempotency", help="Idempotency-Keys").add_subparsers(dest="action", required=True)
     idem.add_parser("sweep", help="forget keys older than 24 hours (cron-able)")
 
@@ -429,6 +435,8 @@ def _source_command(args, url: str) -> int:
 def _dispatch(args, url: str) -> int:
     if args.command == "source":
         return _source_command(args, url)
+    if args.command == "partitions":
+        return _partitions(args, url)
     if args.command == "idempotency":
         print(f"swept {run_admin(url, 'idempotency_sweep')[0]['swept']}")
         return 0
@@ -554,6 +562,20 @@ def _dispatch(args, url: str) -> int:
         rows = run_admin(url, "lead_find", account_id=args.account_id, phone=_phones([args.phone]))
         _table(rows, ("id", "status", "reasons", "source", "first_name", "last_name", "created_at", "transferred_at",
                       "buyer", "payout_cents"), args.csv)
+    return 0
+
+
+def _partitions(args, url: str) -> int:
+    if args.action == "list":
+        _table(run_admin(url, "partitions_list", before=args.before),
+               ("partition_name", "starts_at", "ends_at", "estimated_rows", "before"))
+        return 0
+    if not 0 <= args.months_ahead <= 120:
+        print("--months-ahead must be between 0 and 120", file=sys.stderr)
+        return 2
+    rows = run_admin(url, "partitions_ensure", months_ahead=args.months_ahead)
+    for row in rows:
+        print(f"{row['partition_name']}\t{'made' if row['made'] else 'there'}")
     return 0
 
 

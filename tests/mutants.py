@@ -46,8 +46,10 @@ MUTANTS = (
              "CREATE INDEX postbacks_account_call_id_key ON postbacks (account_id, call_id) "
              "WHERE call_id IS NOT NULL;"),),
            ("tests/test_backstops.py::test_the_database_refuses_a_second_postback_with_the_same_call_id",)),
-    Mutant("dedupe_index_not_unique", "two concurrent posts of one number make two leads",
-           (("sql/migrations/0001_core.sql", "CREATE UNIQUE INDEX leads_dedupe_key", "CREATE INDEX leads_dedupe_key"),),
+    Mutant("dedupe_key_not_locked", "two concurrent posts of a number whose lead expired make two leads",
+           (("sql/migrations/0012_partitions.sql",
+             "    WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;\n    IF NOT FOUND THEN",
+             "    WHERE k.account_id = p_account_id AND k.phone = p_phone;\n    IF NOT FOUND THEN"),),
            ("tests/test_concurrency.py",)),
     Mutant("nine_digit_us_phone", "a 9-digit number is taken as a US phone",
            (("l2i/phones.py", "    if result != phonenumbers.ValidationResult.IS_POSSIBLE:\n",

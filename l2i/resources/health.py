@@ -3,10 +3,14 @@ authentication."""
 
 from __future__ import annotations
 
+import logging
+
 import falcon
 
 from l2i import sql
 from l2i.errors import APIError
+
+log = logging.getLogger("l2i.health")
 
 
 class Health:
@@ -31,3 +35,9 @@ class Ready:
                            f"The database is {state}: it cannot take writes; retry after Retry-After seconds.",
                            headers={"Retry-After": str(self.retry_after_s)})
         resp.media = {"status": "ok", "database": "ok"}
+        if not row["partitions_ahead"]:
+            # Still ready: intake lands in leads_default. A warning, for the operator to run the timer.
+            log.warning("next month's partition of leads is missing: run `l2i partitions ensure` "
+                        "(deploy/systemd/l2i-partitions.timer)")
+            resp.media["partitions"] = "next month's partition of leads is missing: run l2i partitions ensure"
+

@@ -1,0 +1,223 @@
+"""leads partitioned by month (0012): partitions made ahead, rows of any time stored, the 30-day dedupe across a
+month boundary under parallel posts, claims and GET across partitions, the partition helpers, and the migration
+of a populated unpartitioned leads."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timezone
+
+import falcon.testing
+import psycopg
+import pytest
+from psycopg.conninfo import make_conninfo
+from psycopg.rows import dict_row
+
+from l2i.app import create_app
+from l2i.cli import main
+from l2i.migrate import MIGRATIONS_DIR, migrate
+from tests.conftest import BASE_URL, QUICKSTART_LEAD, bearer, create_scratch_database, drop_database
+from tests.test_concurrency import in_parallel
+from tests.test_dialing import NOON, Clock
+
+
+def month_name(at: datetime) -> str:
+    return f"leads_{at.year:04d}_{at.month:02d}"
+
+
+def partition_of(db, lead_id) -> str:
+    return db.execute("SELECT tableoid::regclass::text FROM leads WHERE id = %s", (lead_id,)).fetchone()[0]
+
+
+def post(client, key, phone="2125550199", **fields):
+    return client.simulate_post("/v1/leads", json={**QUICKSTART_LEAD, "phone": phone, **fields},
+                                headers=bearer(key))
+
+
+def test_ensure_makes_the_months_ahead_once(database_url, db, capsys):
+    assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "14"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    months = db.execute("SELECT to_char(now() AT TIME ZONE 'UTC' + make_interval(months => i), '\"leads_\"YYYY_MM') "
+                        "FROM generate_series(0, 14) AS i").fetchall()
+    assert [line.split("\t")[0] for line in printed] == [m[0] for m in months]
+    for (name,) in months:
+        bound = db.execute("SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class AS c WHERE c.relname = %s",
+                           (name,)).fetchone()
+        year, month = name[6:10], name[11:13]
+        assert bound and bound[0].startswith(f"FOR VALUES FROM ('{year}-{month}-01 00:00:00+00')")
+    # Again: everything is there already.
+    assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "14"]) == 0
+    assert {line.split("\t")[1] for line in capsys.readouterr().out.splitlines()} == {"there"}
+    assert main(["--database-url", database_url, "partitions", "list"]) == 0
+    assert "leads_default" in capsys.readouterr().out
+    assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "500"]) == 2
+
+
+def test_a_lead_of_any_time_is_stored_and_a_later_partition_takes_it_in(client, accounts, db):
+    account_id, key = accounts.with_key()
+    old = post(client, key, "2125550190").json["lead_id"]
+    future = post(client, key, "2125550191").json["lead_id"]
+    # Far outside every month partition: the rows move to leads_default, with their queue rows (ON UPDATE CASCADE).
+    db.execute("UPDATE leads SET created_at = '1999-03-15T10:00:00Z' WHERE id = %s", (old,))
+    db.execute("UPDATE leads SET created_at = '2199-07-01T00:00:00Z' WHERE id = %s", (future,))
+    assert partition_of(db, old) == partition_of(db, future) == "leads_default"
+    assert db.execute("SELECT lead_created_at FROM dial_queue WHERE lead_id = %s", (old,)).fetchone()[0] == \
+        datetime(1999, 3, 15, 10, tzinfo=timezone.utc)
+    # An insert straight into such a month works too (no partition needed).
+    direct = db.execute("INSERT INTO leads (account_id, phone, status, created_at) "
+                        "VALUES (%s, '+12125550192', 'new', '1999-03-31T23:59:59Z') RETURNING id",
+                        (account_id,)).fetchone()[0]
+    assert partition_of(db, direct) == "leads_default"
+    # Making the month moves its rows out of leads_default; what points at them still does.
+    assert db.execute("SELECT l2i_partition_create('1999-03-02T00:00:00Z')").fetchone() == (True,)
+    assert partition_of(db, old) == partition_of(db, direct) == "leads_1999_03"
+    assert partition_of(db, future) == "leads_default"
+    assert db.execute("SELECT count(*) FROM dial_queue AS q JOIN leads AS l "
+                      "ON l.id = q.lead_id AND l.created_at = q.lead_created_at WHERE q.lead_id = %s",
+                      (old,)).fetchone() == (1,)
+    assert client.simulate_get(f"/v1/leads/{old}", headers=bearer(key)).json["id"] == old
+    # Partition helpers for retention: a month still in use is not dropped; an old empty one is.
+    assert db.execute("SELECT before FROM l2i_partitions('2000-01-01') WHERE partition_name = 'leads_1999_03'"
+                      ).fetchone() == (True,)
+    with pytest.raises(psycopg.errors.InvalidParameterValue):
+        db.execute("SELECT l2i_partition_drop(%s, now())", (month_name(datetime.now(timezone.utc)),))
+    with pytest.raises(psycopg.errors.ForeignKeyViolation):  # the queue row still points at a lead there
+        db.execute("SELECT l2i_partition_drop('leads_1999_03', '2000-01-01')")
+    db.execute("DELETE FROM leads WHERE id IN (%s, %s)", (old, direct))
+    db.execute("SELECT l2i_partition_drop('leads_1999_03', '2000-01-01')")
+    assert db.execute("SELECT to_regclass('leads_1999_03')").fetchone() == (None,)
+
+
+def test_parallel_duplicates_across_a_month_boundary(app, accounts, dictdb):
+    """The open lead is in last month's partition, the posts land in this month's: the dedupe key row decides,
+    exactly once, whatever the partitions."""
+    account_id, key = accounts.with_key()
+    client = falcon.testing.TestClient(app)
+    old = post(client, key, "2125550193").json["lead_id"]
+    dictdb.execute("SELECT l2i_partition_create(date_trunc('month', now()) - interval '1 day')")
+    # The last minute of last month (UTC): within 30 days of now on most days of a month, not on all.
+    within = dictdb.execute(
+        "UPDATE leads SET created_at = date_trunc('month', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' "
+        "- interval '1 minute' WHERE id = %s RETURNING created_at > now() - interval '30 days' AS within, "
+        "tableoid::regclass::text AS partition", (old,)).fetchone()
+    assert within["partition"] != "leads_default"
+    responses = in_parallel(20, lambda i: post(client, key, "2125550193"))
+    ids = {r.json["lead_id"] for r in responses}
+    assert len(ids) == 1
+    if within["within"]:
+        assert ids == {old} and sorted(r.status_code for r in responses) == [200] * 20
+        assert dictdb.execute("SELECT duplicate_count FROM leads WHERE id = %s", (old,)).fetchone() == \
+            {"duplicate_count": 20}
+    else:
+        assert old not in ids and sorted(r.status_code for r in responses) == [200] * 19 + [201]
+    assert dictdb.execute("SELECT count(*) AS n FROM leads WHERE account_id = %s AND dedupe_open",
+                          (account_id,)).fetchone()["n"] == 1
+
+
+def test_parallel_posts_replace_an_expired_lead_of_an_old_month_once(app, accounts, dictdb):
+    account_id, key = accounts.with_key()
+    client = falcon.testing.TestClient(app)
+    old = post(client, key, "2125550194").json["lead_id"]
+    dictdb.execute("UPDATE leads SET created_at = now() - interval '75 days' WHERE id = %s", (old,))
+    responses = in_parallel(20, lambda i: post(client, key, "2125550194"))
+    assert sorted(r.status_code for r in responses) == [200] * 19 + [201]
+    (new,) = {r.json["lead_id"] for r in responses}
+    flags = dictdb.execute("SELECT id::text, dedupe_open, tableoid::regclass::text AS partition FROM leads "
+                           "WHERE account_id = %s ORDER BY created_at", (account_id,)).fetchall()
+    assert [(f["id"], f["dedupe_open"]) for f in flags] == [(old, False), (new, True)]
+    assert flags[0]["partition"] != flags[1]["partition"]
+    assert dictdb.execute("SELECT lead_id::text FROM lead_dedupe_keys WHERE account_id = %s",
+                          (account_id,)).fetchall() == [{"lead_id": new}]
+
+
+def test_claims_and_reads_across_partitions(config, pool, accounts, db):
+    account_id, key = accounts.with_key(scopes=("write", "read", "dial"))
+    client = falcon.testing.TestClient(create_app(config, pool, clock=Clock(NOON)))
+    ids = [post(client, key, f"21255502{i:02d}").json["lead_id"] for i in range(6)]
+    # Two leads each in this month, 2 months back and 14 months back (each its own partition).
+    for i, lead_id in enumerate(ids):
+        db.execute("UPDATE leads SET created_at = now() - %s * interval '1 month' WHERE id = %s",
+                   ([0, 2, 14][i // 2], lead_id))
+        db.execute("UPDATE dial_queue SET not_before = '2000-01-01Z' WHERE lead_id = %s", (lead_id,))
+    db.execute("SELECT l2i_partition_create(now() - interval '14 months')")
+    assert len({partition_of(db, i) for i in ids}) == 3
+    claimed = client.simulate_post("/v1/dial-queue/claim", json={"limit": 10, "lease_seconds": 60},
+                                   headers=bearer(key)).json["data"]
+    assert sorted(c["lead_id"] for c in claimed) == sorted(ids)
+    for c in claimed:
+        lead = client.simulate_get(f"/v1/leads/{c['lead_id']}", headers=bearer(key)).json
+        assert lead["status"] == "dialing" and [e["type"] for e in lead["events"]] == ["claimed"]
+    done = client.simulate_post(f"/v1/leads/{ids[5]}/outcome", headers=bearer(key), json={
+        "outcome": "transferred", "destination": "+18005550100", "caller_id": "(555) 123-4567", "call_id": "p-1",
+        "transferred_at": NOON.isoformat()})
+    assert done.status_code == 200, done.text
+    assert client.simulate_get(f"/v1/leads/{ids[5]}", headers=bearer(key)).json["transfer"]["call_id"] == "p-1"
+    page = client.simulate_get("/v1/leads", params={"limit": "4"}, headers=bearer(key)).json
+    rest = client.simulate_get("/v1/leads", params={"limit": "4", "cursor": page["next_cursor"]},
+                               headers=bearer(key)).json
+    # Newest first across the partitions (each UPDATE above ran at a later now()).
+    assert [d["id"] for d in page["data"] + rest["data"]] == [ids[1], ids[0], ids[3], ids[2], ids[5], ids[4]]
+    assert db.execute("SELECT count(*) FROM call_attempts WHERE account_id = %s AND lead_created_at IS NOT NULL",
+                      (account_id,)).fetchone() == (6,)
+
+
+def test_the_migration_partitions_a_populated_leads(tmp_path):
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if "partitions" not in path.name:
+            shutil.copy(path, before / path.name)
+    name = create_scratch_database("l2i_partitions_mig")
+    url = make_conninfo(BASE_URL, dbname=name)
+    try:
+        migrate(url, before)
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            account = conn.execute("SELECT l2i_account_create('old') AS id").fetchone()["id"]
+            ids = []
+            for i, created in enumerate(["2024-01-10Z", "2025-06-30T23:59:59Z", "now"]):
+                lead = conn.execute(
+                    "INSERT INTO leads (account_id, phone, status, created_at, dedupe_open) "
+                    "VALUES (%s, %s, 'new', %s::timestamptz, %s) RETURNING id",
+                    (account, f"+1212555030{i}", created, i > 0)).fetchone()["id"]
+                conn.execute("INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before) "
+                             "VALUES (%s, %s, %s, '{NY}', '{America/New_York}', now())",
+                             (lead, account, f"+1212555030{i}"))
+                conn.execute("INSERT INTO lead_events (lead_id, account_id, type) VALUES (%s, %s, 'requeued')",
+                             (lead, account))
+                ids.append(lead)
+            conn.execute("INSERT INTO transfers (lead_id, account_id, destination, caller_id, transferred_at) "
+                         "VALUES (%s, %s, '+18005550100', '+12125550000', now())", (ids[0], account))
+            conn.execute("INSERT INTO call_attempts (account_id, phone, lead_id, claimed_at) "
+                         "VALUES (%s, '+12125550300', %s, now())", (account, ids[0]))
+        assert [n for n in migrate(url) if "partitions" in n]
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            rows = conn.execute("SELECT id, tableoid::regclass::text AS partition FROM leads ORDER BY created_at"
+                                ).fetchall()
+            now = datetime.now(timezone.utc)
+            assert [(r["id"], r["partition"]) for r in rows] == [
+                (ids[0], "leads_2024_01"), (ids[1], "leads_2025_06"), (ids[2], month_name(now))]
+            assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'leads'").fetchone()["relkind"] == "p"
+            for table in ("dial_queue", "lead_events"):
+                assert conn.execute(f"SELECT count(*) AS n FROM {table} AS x JOIN leads AS l "
+                                    "ON l.id = x.lead_id AND l.created_at = x.lead_created_at").fetchone()["n"] == 3
+            for table in ("transfers", "call_attempts"):
+                assert conn.execute(f"SELECT lead_created_at FROM {table}").fetchone()["lead_created_at"] == \
+                    datetime(2024, 1, 10, tzinfo=timezone.utc)
+            assert {r["lead_id"] for r in conn.execute("SELECT lead_id FROM lead_dedupe_keys")} == set(ids[1:])
+            names = {r["n"] for r in conn.execute(
+                "SELECT conname AS n FROM pg_constraint WHERE conrelid = 'leads'::regclass "
+                "UNION ALL SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'leads'::regclass "
+                "UNION ALL SELECT tgname FROM pg_trigger WHERE tgrelid = 'leads'::regclass")}
+            assert {"leads_pkey", "leads_account_id_fkey", "leads_api_key_id_fkey", "leads_campaign_id_fkey",
+                    "leads_source_id_fkey", "leads_status_check", "leads_phone_check", "leads_account_created_idx",
+                    "leads_account_phone_idx", "leads_campaign_cap_idx", "leads_status_transition"} <= names
+            role = conn.execute("SELECT l2i_analyst_role() AS r").fetchone()["r"]
+            for relation in ("leads", "analytics_funnel_daily", "analytics_revenue_by_buyer"):
+                assert conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT') AS ok",
+                                    (role, relation)).fetchone()["ok"]
+            assert conn.execute("SELECT sum(transferred) AS n FROM analytics_funnel_daily").fetchone()["n"] == 1
+            # The state machine's trigger came along.
+            with pytest.raises(psycopg.errors.CheckViolation):
+                conn.execute("UPDATE leads SET status = 'qualified', closed_at = now() WHERE id = %s", (ids[2],))
+    finally:
+        drop_database(name)
