@@ -2487,32 +2487,31 @@ LANGUAGE plpgsql AS $$
 DECLARE
     v_id uuid := gen_random_uuid();
     v_at timestamptz := now();
-    v_old record;
+    v_old_id uuid;
+    v_old_at timestamptz;
 BEGIN
-    SELECT k.lead_id, k.lead_created_at INTO v_old FROM lead_dedupe_keys AS k
-    WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;
+    -- A new number (most posts): the key goes in, one statement. Else (or when a concurrent post of the number
+    -- inserted it first: ON CONFLICT waits for that post to commit) the key is locked and read.
+    INSERT INTO lead_dedupe_keys AS k (account_id, phone, lead_id, lead_created_at)
+    VALUES (p_account_id, p_phone, v_id, v_at)
+    ON CONFLICT (account_id, phone) DO NOTHING;
     IF NOT FOUND THEN
-        INSERT INTO lead_dedupe_keys AS k (account_id, phone, lead_id, lead_created_at)
-        VALUES (p_account_id, p_phone, v_id, v_at)
-        ON CONFLICT (account_id, phone) DO NOTHING;
-        IF NOT FOUND THEN  -- a concurrent post inserted the key first: wait for it, then decide as below
-            SELECT k.lead_id, k.lead_created_at INTO v_old FROM lead_dedupe_keys AS k
-            WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;
-        END IF;
+        SELECT k.lead_id, k.lead_created_at INTO v_old_id, v_old_at FROM lead_dedupe_keys AS k
+        WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;
     END IF;
-    IF v_old.lead_id IS NOT NULL AND v_old.lead_created_at > v_at - interval '30 days' THEN
+    IF v_old_id IS NOT NULL AND v_old_at > v_at - interval '30 days' THEN
         UPDATE leads AS l
         SET duplicate_count = l.duplicate_count + 1, last_duplicate_at = v_at
-        WHERE l.id = v_old.lead_id AND l.created_at = v_old.lead_created_at
+        WHERE l.id = v_old_id AND l.created_at = v_old_at
         RETURNING l.id, l.created_at, l.status, l.reasons, false, l.priority, l.expires_at, l.campaign_id
         INTO id, created_at, status, reasons, created, priority, expires_at, campaign_id;
         RETURN;
     END IF;
-    IF v_old.lead_id IS NOT NULL THEN
+    IF v_old_id IS NOT NULL THEN
         UPDATE lead_dedupe_keys AS k SET lead_id = v_id, lead_created_at = v_at
         WHERE k.account_id = p_account_id AND k.phone = p_phone;
         UPDATE leads AS l SET dedupe_open = false
-        WHERE l.id = v_old.lead_id AND l.created_at = v_old.lead_created_at;
+        WHERE l.id = v_old_id AND l.created_at = v_old_at;
     END IF;
     id := v_id;
     created_at := v_at;

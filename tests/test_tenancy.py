@@ -29,7 +29,7 @@ UNPINNED = {
                  "always passes one (on Citus a NULL account is a multi-shard UPDATE, run shard by shard)",
 }
 
-_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (\w+) \((.*?)^\);", re.M | re.S)
+_TABLE = re.compile(r"^CREATE (?:UNLOGGED )?TABLE (\w+) \((.*?)^\)(?: PARTITION BY [^;]*)?;", re.M | re.S)
 _REFERENCE = re.compile(r"\b(?:FROM|JOIN|UPDATE|INTO|USING)\s+(\w+)", re.I)
 _REQUIRED_ACCOUNT = re.compile(r"%\(account_id\)s")
 _OPTIONAL_ACCOUNT = re.compile(r"%\(account_id\)s(?:::\w+)?\s+IS\s+NULL\s+OR", re.I)

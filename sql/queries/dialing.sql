@@ -1,7 +1,7 @@
 -- Queries of the dialing side: claims with leases, lease and expiry reaping, outcomes, removal and requeue.
 -- Every statement takes a now parameter: NULL means the database clock (what the service passes); tests pass
--- fixed instants. Lock order is always dial_queue then leads; the claim and the reaper never wait for a lock
--- (SKIP LOCKED), so they cannot deadlock with anything.
+-- fixed instants. Statements that wait for a lock take dial_queue then leads; the claim and the reaper never wait
+-- (SKIP LOCKED: they lock a lead, in its partition, before its queue row), so they cannot deadlock with anything.
 
 -- name: dial_reap :many
 -- Gives back the leases that ran out and expires the waiting leads past their expires_at, for one account (or
@@ -18,7 +18,9 @@ WITH clock AS (
            coalesce((c.backoff_s ->> 'lease_expired')::integer, c.retry_backoff_s, a.retry_backoff_s)
                AS retry_backoff_s, clock.now
     FROM dial_queue AS q
-    JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
+    -- Its lead, in one partition: a subquery per queue row, as in dial_claim (which says why).
+    CROSS JOIN LATERAL (SELECT l.status, l.attempts FROM leads AS l
+                        WHERE l.id = q.lead_id AND l.created_at = q.lead_created_at OFFSET 0) AS l
     JOIN accounts AS a ON a.id = q.account_id
     LEFT JOIN campaigns AS c ON c.id = q.campaign_id
     CROSS JOIN clock
@@ -95,7 +97,13 @@ WITH clock AS (
            END AS hold,
            l2i_attempt_free_at(q.account_id, q.phone, q.states, clock.now) AS free_at
     FROM dial_queue AS q
-    JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
+    -- A subquery per queue row (OFFSET 0 keeps it one): its lead, in one partition (run-time pruning on
+    -- lead_created_at). Joined directly, the planner multiplies the selectivities of id and created_at, expects no
+    -- row and hashes every partition of leads instead of walking dial_queue_claim_idx up to the limit. The lead is
+    -- locked (SKIP LOCKED) before its queue row here: neither waits, so the order cannot deadlock.
+    CROSS JOIN LATERAL (SELECT l.status, l.consent FROM leads AS l
+                        WHERE l.id = q.lead_id AND l.created_at = q.lead_created_at AND l.status = 'new'
+                        OFFSET 0) AS l
     JOIN accounts AS a ON a.id = q.account_id
     CROSS JOIN clock
     WHERE q.account_id = %(account_id)s
@@ -187,6 +195,8 @@ WITH clock AS (
                AS retry_backoff_s, q.zones, q.states, q.lease_id, clock.now,
            %(outcome)s::text AS outcome
     FROM dial_queue AS q
+    -- (Joined, not a subquery as in dial_claim: the lock order stays dial_queue then leads, as this one waits. It
+    -- probes the index of every partition for the one id; the claim and the reaper, which never wait, prune.)
     JOIN leads AS l ON l.id = q.lead_id AND l.created_at = q.lead_created_at
     JOIN accounts AS a ON a.id = l.account_id
     LEFT JOIN campaigns AS c ON c.id = q.campaign_id
