@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql as pgsql
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from l2i import adapters, campaigns, import_cli, phones, sources, sql
@@ -573,7 +574,11 @@ def _partitions(args, url: str) -> int:
     if not 0 <= args.months_ahead <= 120:
         print("--months-ahead must be between 0 and 120", file=sys.stderr)
         return 2
-    rows = run_admin(url, "partitions_ensure", months_ahead=args.months_ahead)
+    # Making a partition locks leads briefly; behind a long query it would queue every intake behind it. Give up
+    # after 5 s instead (the months ahead leave days to try again), with lock_timeout's error.
+    with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("SET lock_timeout = '5s'")
+        rows = conn.execute(admin_script("partitions_ensure"), {"months_ahead": args.months_ahead}).fetchall()
     for row in rows:
         print(f"{row['partition_name']}\t{'made' if row['made'] else 'there'}")
     return 0
