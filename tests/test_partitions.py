@@ -221,3 +221,17 @@ def test_the_migration_partitions_a_populated_leads(tmp_path):
                 conn.execute("UPDATE leads SET status = 'qualified', closed_at = now() WHERE id = %s", (ids[2],))
     finally:
         drop_database(name)
+
+
+def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog):
+    assert "partitions" not in client.simulate_get("/readyz").json
+    name = db.execute("SELECT 'leads_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')"
+                      ).fetchone()[0]
+    db.execute(f"ALTER TABLE {name} RENAME TO {name}_away")
+    try:
+        response = client.simulate_get("/readyz")
+    finally:
+        db.execute(f"ALTER TABLE {name}_away RENAME TO {name}")
+    assert response.status_code == 200  # still ready: intake lands in leads_default meanwhile
+    assert "l2i partitions ensure" in response.json["partitions"]
+    assert any("partition" in r.getMessage() for r in caplog.records if r.name == "l2i.health")
