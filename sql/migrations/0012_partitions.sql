@@ -13,7 +13,7 @@
 --
 -- The primary key becomes (id, created_at). The tables that point at a lead (dial_queue, lead_events, transfers,
 -- call_attempts) carry its created_at (lead_created_at) and reference (id, created_at): referential integrity
--- stays, and the hot statements (the claim, the reaper, outcomes) find a lead's row in one partition. They get
+-- stays, and the claim and the reaper find each lead's row in its partition (run-time pruning). They get
 -- lead_created_at from the statement that inserts them; other inserts (functions of older migrations) have it
 -- filled by a trigger (l2i_lead_created_at_fill). ON UPDATE CASCADE: moving a lead's created_at moves theirs.
 --
@@ -22,7 +22,8 @@
 -- to write at every intake.
 --
 -- The upgrade converts a populated leads: a new partitioned table, the rows copied, the old one dropped, and
--- its indexes, constraints, trigger, views and grants made again under the same names.
+-- its indexes, constraints, trigger, views and grants made again under the same names. (lead_events stays one
+-- table for now; its rows carry lead_created_at, the key to partition it by, the same way, later.)
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- What depends on leads goes first (made again below): the analyst views and the foreign keys to leads (id).
