@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(BENCH.parent), str(BENCH.parent / "tests"), str(BENCH)]
 
-from run import AREAS, KEYS, OUT, Database, claimers, intake_env, log, server_env, workers_setting, wrk  # noqa: E402
+from run import KEYS, OUT, Database, claimers, intake_env, log, server_env, workers_setting, wrk  # noqa: E402
 import gunicorn_server  # noqa: E402
 from l2i import sql  # noqa: E402
 from l2i.config import Config  # noqa: E402

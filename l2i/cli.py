@@ -16,7 +16,6 @@ from pathlib import Path
 
 import psycopg
 from psycopg import sql as pgsql
-from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
 from l2i import adapters, campaigns, import_cli, phones, sources, sql
