@@ -109,7 +109,8 @@ def load(db: Database, leads: int, queue: int) -> dict:
                 FROM generate_series(1, %(rows)s) AS i
                 RETURNING id, account_id, phone, created_at)
             INSERT INTO dial_queue (lead_id, {created}account_id, phone, zones, not_before)
-            SELECT id, {'created_at, ' if created else ''}account_id, phone, ARRAY[%(zone)s], now() - interval '1 minute'
+            SELECT id, {'created_at, ' if created else ''}account_id, phone, ARRAY[%(zone)s],
+                   now() - interval '1 minute'
             FROM new_leads""", {**dialer, "rows": queue, "zone": zone})
         conn.execute("VACUUM ANALYZE")
         size = conn.execute("SELECT pg_size_pretty(pg_database_size(current_database()))").fetchone()[0]

@@ -2477,7 +2477,8 @@ COMMENT ON TABLE lead_dedupe_keys IS
 -- concurrent post of the same number to commit). No key, or an open lead 30 days old or older: the key names a
 -- new lead (id and created_at chosen here; lead_intake inserts it in the same statement), the older lead's
 -- dedupe_open is closed, created is true. Else the open lead is bumped (duplicate_count, last_duplicate_at) and
--- comes back with created false. The columns are those lead_intake's insert returns, in its order. PL/pgSQL, not a CTE of lead_intake: each statement here takes a new snapshot, so
+-- comes back with created false. The columns are those lead_intake's insert returns, in its
+-- order. PL/pgSQL, not a CTE of lead_intake: each statement here takes a new snapshot, so
 -- the bump sees a lead a concurrent post committed after lead_intake began.
 CREATE FUNCTION l2i_lead_dedupe(p_account_id uuid, p_phone text, OUT id uuid, OUT created_at timestamptz,
                                 OUT status text, OUT reasons text[], OUT created boolean, OUT priority smallint,

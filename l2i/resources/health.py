@@ -41,4 +41,3 @@ class Ready:
             log.warning("next month's partition of leads is missing: run `l2i partitions ensure` "
                         "(deploy/systemd/l2i-partitions.timer)")
             resp.media["partitions"] = "next month's partition of leads is missing: run l2i partitions ensure"
-
