@@ -50,7 +50,8 @@ MUTANTS = (
            (("sql/migrations/0012_partitions.sql",
              "        WHERE k.account_id = p_account_id AND k.phone = p_phone FOR UPDATE;\n    END IF;",
              "        WHERE k.account_id = p_account_id AND k.phone = p_phone;\n    END IF;"),),
-           ("tests/test_concurrency.py",)),
+           ("tests/test_concurrency.py",
+            "tests/test_partitions.py::test_posts_waiting_on_the_dedupe_key_replace_an_expired_lead_once")),
     Mutant("nine_digit_us_phone", "a 9-digit number is taken as a US phone",
            (("l2i/phones.py", "    if result != phonenumbers.ValidationResult.IS_POSSIBLE:\n",
              "    if result != phonenumbers.ValidationResult.IS_POSSIBLE and "

@@ -5,6 +5,8 @@ of a populated unpartitioned leads."""
 from __future__ import annotations
 
 import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
 import falcon.testing
@@ -235,3 +237,31 @@ def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog):
     assert response.status_code == 200  # still ready: intake lands in leads_default meanwhile
     assert "l2i partitions ensure" in response.json["partitions"]
     assert any("partition" in r.getMessage() for r in caplog.records if r.name == "l2i.health")
+
+
+def test_posts_waiting_on_the_dedupe_key_replace_an_expired_lead_once(app, accounts, dictdb, database_url):
+    """The race made wide: a transaction holds the number's key row while 8 posts of the number arrive (the old
+    lead is past 30 days, so each would replace it). Released, exactly one makes the new lead; the others are
+    its duplicates, because each re-reads the key under its lock."""
+    account_id, key = accounts.with_key()
+    client = falcon.testing.TestClient(app)
+    old = post(client, key, "2125550195").json["lead_id"]
+    dictdb.execute("UPDATE leads SET created_at = now() - interval '31 days' WHERE id = %s", (old,))
+    with psycopg.connect(database_url) as blocker:  # not autocommit: the row lock stays until rollback
+        blocker.execute("SELECT 1 FROM lead_dedupe_keys WHERE account_id = %s AND phone = '+12125550195' "
+                        "FOR UPDATE", (account_id,))
+        with ThreadPoolExecutor(max_workers=8) as executor:
+            futures = [executor.submit(post, client, key, "2125550195") for _ in range(8)]
+            for _ in range(200):  # until all 8 wait for a lock (at most 10 s)
+                waiting = dictdb.execute("SELECT count(*) AS n FROM pg_stat_activity WHERE datname = "
+                                         "current_database() AND wait_event_type = 'Lock'").fetchone()["n"]
+                if waiting >= 8:
+                    break
+                time.sleep(0.05)
+            assert waiting >= 8
+            blocker.rollback()
+            responses = [f.result() for f in futures]
+    assert sorted(r.status_code for r in responses) == [200] * 7 + [201]
+    (new,) = {r.json["lead_id"] for r in responses}
+    assert new != old
+    assert dictdb.execute("SELECT count(*) AS n FROM leads WHERE account_id = %s", (account_id,)).fetchone()["n"] == 2
