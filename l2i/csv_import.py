@@ -188,7 +188,7 @@ class Import:
     def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
         try:
             with self.conn.transaction():
-                outcomes = [self._submit(number, item) for number, item in batch]
+                outcomes = self._submit_all(batch)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
             # Rolled back: replay row by row, each in its own transaction, so that only the refused rows fail.
             outcomes = [self._submit_alone(number, item) for number, item in batch]
@@ -197,19 +197,35 @@ class Import:
         heartbeat()
         return outcomes
 
+    def _submit_all(self, batch: list[tuple[int, object]]) -> list[dict]:
+        """The batch's rows, in file order, in one round trip (a pipeline, in the caller's transaction). A row
+        with a do-not-call value is suppressed first: the number's queued leads are pulled, and the row's own lead
+        (or the lead it duplicates) is then held, never queued."""
+        sent = {}
+        with self.conn.pipeline():
+            for number, item in batch:
+                if isinstance(item, list):
+                    continue
+                lead, do_not_call = item
+                if do_not_call is not None:
+                    sql.run(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
+                            reason=f"CSV import: {do_not_call[:100]}")
+                sent[number] = intake.send(self.conn, self._params(lead, do_not_call))
+        return [{"row": number, "outcome": "invalid", "errors": item} if isinstance(item, list)
+                else self._outcome(number, sent[number].fetchone(), item[0]) for number, item in batch]
+
+    def _params(self, lead, do_not_call) -> dict:
+        return intake.intake_params(account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
+                                    hold=("do_not_call",) if do_not_call is not None else (),
+                                    default_campaign_id=self.default_campaign_id)
+
     def _submit(self, number: int, item) -> dict:
-        if isinstance(item, list):
-            return {"row": number, "outcome": "invalid", "errors": item}
-        lead, do_not_call = item
-        if do_not_call is not None:
-            # Suppressed first, in the same transaction: the number's queued leads are pulled, and the row's own
-            # lead (or the lead it duplicates) is then held, never queued.
-            sql.one(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
-                    reason=f"CSV import: {do_not_call[:100]}")
+        return self._submit_all([(number, item)])[0]
+
+    @staticmethod
+    def _outcome(number: int, row: dict, lead) -> dict:
         try:
-            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
-                                hold=("do_not_call",) if do_not_call is not None else (),
-                                default_campaign_id=self.default_campaign_id)
+            row = intake.outcome(row, lead)
         except intake.CampaignRefused as exc:  # nothing stored: an invalid row, as POST /v1/leads would say 422
             return {"row": number, "outcome": "invalid", "errors": [error.as_dict() for error in exc.errors]}
         outcome = "duplicate" if not row["created"] else "created" if row["status"] == "new" else "ineligible"

@@ -183,7 +183,7 @@ class JobImport(csv_import.Import):
                 raise LostClaim()
             try:
                 with self.conn.transaction():  # a savepoint: if the database refuses a row, replay one by one
-                    outcomes = [self._submit(number, item) for number, item in batch]
+                    outcomes = self._submit_all(batch)
             except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
                 outcomes = [self._submit_alone(number, item) for number, item in batch]
             totals = dict(self.totals)
