@@ -661,6 +661,13 @@ def _dialing_schemas() -> dict:
                                                 "expired", "suppressed", "dnc", "consent_expired", "deferred",
                                                 "released"]},
             "at": when, "from_status": text, "to_status": text, "detail": {"type": "object"}}},
+        "Erasure": {"type": "object", "required": ["id", "phone_sha256", "removed", "at"], "properties": {
+            "id": {"type": "integer"},
+            "phone_sha256": {"type": "string", "description": "SHA-256 (hex) of 'ACCOUNT_ID:+E164': never the number."},
+            "removed": {"type": "object", "description": "Rows anonymized, deleted or cleared, per table; "
+                        "suppression_added: whether the number was put on the list now."},
+            "operator": {"type": ["string", "null"]},
+            "at": {"type": "string", "format": "date-time"}}},
         "Suppression": {"type": "object", "required": ["phone", "created_at"], "properties": {
             "phone": {"type": "string"}, "reason": text, "created_at": when, "added": {"type": "boolean"}}},
     }
@@ -781,6 +788,21 @@ def _dialing_paths() -> dict:
                 "responses": {**ok("One page.", {"type": "object", "required": ["data", "next_cursor"], "properties": {
                     "data": {"type": "array", "items": {"$ref": _REF + "Suppression"}},
                     "next_cursor": {"type": ["string", "null"]}}}), "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/erasures": {"post": {
+            "operationId": "eraseNumber",
+            "summary": "A consumer's deletion request (scope admin): every lead of the account with the number is "
+                       "anonymized (counts stay in the stats), its events, queue rows, call attempts, consent "
+                       "evidence, stored answers and import rows deleted, the number cleared from transfers and "
+                       "postbacks, and suppressed as opted_out (the one place it stays). Returns the audit row.",
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["phone"],
+                                                "additionalProperties": False, "properties": {
+                    "phone": {"type": ["string", "integer"], "examples": ["5551234567"]},
+                    "operator": {"type": "string", "maxLength": 200,
+                                 "description": "Who asks, recorded on the audit row (e.g. a ticket)."}}}}}},
+            "responses": {**ok("Erased; the lead_erasures row.", {"$ref": _REF + "Erasure"}, "201"),
+                          **body_errors, "422": invalid, **_AUTH_ERRORS}}},
         "/v1/suppressions/{phone}": {"delete": {
             "operationId": "unsuppressNumber",
             "summary": "Take a number off the suppression list (scope suppressions). Its held leads stay held. An "

@@ -274,6 +274,26 @@ def test_erase_through_psql_does_the_same(database_url, accounts, db, client):
     assert _tables_holding(db, "+12125550741") == ["suppression_events", "suppressions"]
 
 
+def test_erase_over_http_needs_the_admin_scope(client, accounts, db):
+    account_id, admin = accounts.with_key(scopes=("admin",))
+    writer = accounts.key(account_id)
+    lead = post(client, writer, "2125550751")
+    assert client.simulate_post("/v1/erasures", json={"phone": "2125550751"}, headers=bearer(writer)
+                                ).status_code == 403
+    bad = client.simulate_post("/v1/erasures", json={"phone": "12", "who": "x"}, headers=bearer(admin))
+    assert bad.status_code == 422 and {f["field"] for f in bad.json["error"]["fields"]} >= {"phone", "who"}
+    response = client.simulate_post("/v1/erasures", json={"phone": "(212) 555-0751", "operator": "ticket 9"},
+                                    headers=bearer(admin))
+    assert response.status_code == 201, response.json
+    assert response.json["removed"]["leads"] == 1 and response.json["operator"] == "ticket 9"
+    assert response.json["phone_sha256"] == hashlib.sha256(f"{account_id}:+12125550751".encode()).hexdigest()
+    assert "+12125550751" not in response.text
+    assert db.execute("SELECT phone, anonymized_at IS NOT NULL FROM leads WHERE id = %s", (lead,)).fetchone() == (
+        None, True)
+    assert db.execute("SELECT api_key_id IS NOT NULL FROM lead_erasures WHERE account_id = %s", (account_id,)
+                      ).fetchone() == (True,)
+
+
 def test_whole_months_may_be_dropped_only_past_every_retention(db, accounts):
     account_id = accounts.create()
     db.execute("UPDATE accounts SET retention_days = 36525 WHERE id = %s", (account_id,))

@@ -132,3 +132,10 @@ SELECT (SELECT count(*) FROM due) AS leads,
        (SELECT count(*) FROM postbacks AS q
         WHERE q.account_id = %(account_id)s AND q.transfer_id IS NULL AND q.caller_id IS NOT NULL
           AND q.received_at < %(cutoff)s) AS unmatched_postbacks;
+
+-- name: lead_erase :one
+-- POST /v1/erasures: a consumer's deletion request for one E.164 number of the account, through l2i_lead_erase
+-- (one transaction: leads anonymized, derived rows deleted or cleared, the number suppressed as opted_out); the
+-- audit row, the number only as its SHA-256.
+SELECT id, phone_sha256, removed, operator, at
+FROM l2i_lead_erase(%(account_id)s::uuid, %(phone)s::text, %(operator)s::text, %(api_key_id)s::uuid);
