@@ -146,6 +146,13 @@ DECLARE
     v_transfers integer;
     v_postbacks integer;
 BEGIN
+    -- Locks in the order the dialer's statements take them (dial_claim, dial_outcome, lead_remove: the queue row,
+    -- then the lead), so that a claim and this never wait for each other in a circle; a claim skips a queue row
+    -- locked here (SKIP LOCKED).
+    PERFORM 1 FROM dial_queue AS q
+    WHERE q.account_id = p_account_id AND q.lead_id = ANY(p_ids)
+    ORDER BY q.lead_id
+    FOR UPDATE;
     SELECT coalesce(array_agg(l.id), '{}') INTO v_ids
     FROM (SELECT l.id FROM leads AS l
           WHERE l.account_id = p_account_id AND l.id = ANY(p_ids) AND l.created_at < p_before
@@ -164,17 +171,15 @@ BEGIN
         ON CONFLICT ON CONSTRAINT consent_evidence_pkey DO NOTHING;
         GET DIAGNOSTICS v_evidence = ROW_COUNT;
     END IF;
-    WITH cleared AS (
-        UPDATE transfers AS t SET caller_id = NULL
-        WHERE t.account_id = p_account_id AND t.lead_id = ANY(v_ids)
-        RETURNING t.id
-    ), paid AS (
-        UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = v_now
-        FROM cleared
-        WHERE p.account_id = p_account_id AND p.transfer_id = cleared.id
-        RETURNING p.id
-    )
-    SELECT (SELECT count(*) FROM cleared), (SELECT count(*) FROM paid) INTO v_transfers, v_postbacks;
+    -- Postbacks before transfers: the order l2i_postback_record locks them in.
+    UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = v_now
+    FROM transfers AS t
+    WHERE p.account_id = p_account_id AND t.account_id = p_account_id AND t.lead_id = ANY(v_ids)
+      AND p.transfer_id = t.id;
+    GET DIAGNOSTICS v_postbacks = ROW_COUNT;
+    UPDATE transfers AS t SET caller_id = NULL
+    WHERE t.account_id = p_account_id AND t.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_transfers = ROW_COUNT;
     DELETE FROM dial_queue AS q WHERE q.account_id = p_account_id AND q.lead_id = ANY(v_ids);
     GET DIAGNOSTICS v_queue = ROW_COUNT;
     DELETE FROM lead_events AS e WHERE e.account_id = p_account_id AND e.lead_id = ANY(v_ids);
@@ -229,12 +234,12 @@ BEGIN
     GET DIAGNOSTICS v_attempts = ROW_COUNT;
     DELETE FROM consent_evidence AS e WHERE e.account_id = p_account_id AND e.phone = v_phone;
     GET DIAGNOSTICS v_evidence = ROW_COUNT;
-    -- The number as a caller id, whoever's lead it was on.
-    UPDATE transfers AS t SET caller_id = NULL WHERE t.account_id = p_account_id AND t.caller_id = v_phone;
-    GET DIAGNOSTICS v_transfers = ROW_COUNT;
+    -- The number as a caller id, whoever's lead it was on (postbacks first, as l2i_postback_record locks them).
     UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = now()
     WHERE p.account_id = p_account_id AND p.caller_id = v_phone;
     GET DIAGNOSTICS v_postbacks = ROW_COUNT;
+    UPDATE transfers AS t SET caller_id = NULL WHERE t.account_id = p_account_id AND t.caller_id = v_phone;
+    GET DIAGNOSTICS v_transfers = ROW_COUNT;
     -- Stored answers and import outcomes name the number or the leads (kept 24 hours / with the job).
     DELETE FROM idempotency_keys AS k
     WHERE k.account_id = p_account_id
