@@ -117,6 +117,10 @@ def test_old_leads_are_anonymized_young_ones_untouched_stats_unchanged(client, d
     assert db.execute("SELECT caller_id, fields FROM postbacks WHERE account_id = %s", (account_id,)
                       ).fetchone() == (None, {})
     assert dictdb.execute("SELECT * FROM leads WHERE id = %s", (young,)).fetchone() == young_before
+    # No table holds an old number any more (no call on them within 4 years: no consent evidence either).
+    for phone in ("+12125550701", "+12125550702", "+12125550703"):
+        assert _tables_holding(db, phone) == [], phone
+    assert _tables_holding(db, "+12125550704") != []
     # The API still shows the old lead, without its number; it cannot be queued again.
     shown = client.simulate_get(f"/v1/leads/{old[2]}", headers=bearer(key))
     assert shown.status_code == 200 and shown.json["phone"] is None and shown.json["first_name"] is None
