@@ -10,9 +10,10 @@
 -- - The TCPA names no limitation period; courts apply the federal catch-all, 28 U.S.C. § 1658(a): an action under
 --   an Act of Congress enacted after 1 December 1990 "may not be commenced later than 4 years after the cause of
 --   action accrues" (https://law.justia.com/codes/us/2019/title-28/part-v/chapter-111/sec-1658/; applied to the
---   TCPA after Mims v. Arrow Financial Services, 565 U.S. 368 (2012), e.g. Giovanniello v. ALM Media, 726 F.3d 106
---   (2d Cir. 2013): https://tcpa.mobi/blog/tcpa-statute-of-limitations/, https://severson.com/?p=13958). The claim
---   accrues with the call, so the evidence for a call must live 4 years after that call.
+--   TCPA since the Supreme Court's Mims v. Arrow Financial Services (2012), e.g. Giovanniello v. ALM Media,
+--   726 F.3d 106 (2d Cir. 2013): https://tcpa.mobi/blog/tcpa-statute-of-limitations/,
+--   https://severson.com/?p=13958). The claim accrues with the call, so the evidence for a call must live 4 years
+--   after that call.
 -- So: the default retention is 1461 days (4 years), per account (accounts.retention_days); consent evidence (the
 -- lead's consent and the number it was given for) lives on in consent_evidence until 4 years after the lead's
 -- creation or the last call attempt on that number, whichever is later (l2i_consent_hold()), even when the
@@ -27,7 +28,7 @@
 -- lead's events and queue row go; its transfer loses its caller id, its postbacks their caller id and raw fields.
 -- A lead still new or dialing becomes expired (both moves are allowed; neither changes a count stats reads).
 -- Why not roll counts up and delete: stats.sql groups by five dimensions and counts reasons; a roll-up table
--- would have to hold all of them and stats.sql would read two sources; an anonymized row is ~200 bytes.
+-- would have to hold all of them and stats.sql would read two sources (and the analyst views too).
 -- Other tables: call_attempts (numbers, for the 24-hour caps and as the record of calls made) go 4 years after
 -- the attempt, or after the retention when longer; import_rows (they echo the CSV row) go with the import job's
 -- retention; unmatched postbacks lose caller id and fields. Suppressions are never touched by retention.
@@ -39,6 +40,10 @@
 -- only opt_out_remove.sql takes it off). The suppression list (and its history, suppression_events) is the one
 -- place the number stays, so it is never called again. lead_erasures records it: a SHA-256 of the account and
 -- number, never the number, with the counts, so an operator can prove it was done for a number they are given.
+-- Erasure deletes the consent evidence too, as the issue asks ("removed everywhere except the suppression list"):
+-- an operator who needs it to defend a claim already made about that number should not erase before the claim
+-- is over (not modelled). The number space is small: the hash proves an erasure to someone holding the number,
+-- it does not hide the number from someone who tries every number (the suppression list holds it anyway).
 --
 -- Partitions (the `partitions` branch partitions leads and lead_events by month): every statement here works on
 -- one account and a created_at / claimed_at range, in bounded batches, and never uses ctid, so it runs the same on
