@@ -388,3 +388,52 @@ def test_the_erasure_hash_is_what_sql_computes(db):
     account_id = uuid.uuid4()
     assert db.execute("SELECT l2i_phone_sha256(%s, '+12125550100')", (account_id,)).fetchone()[0] == \
         hashlib.sha256(f"{account_id}:+12125550100".encode()).hexdigest()
+
+
+def test_apply_beside_dialers_claiming_the_same_old_leads(accounts, db, database_url):
+    """Old queued leads anonymized in small batches while four dialers claim from the same queue on their own
+    connections: a claim skips the rows a batch holds (SKIP LOCKED), a batch waits for a claim's short transaction
+    (it locks the queue row before the lead, as the dialer's statements do); nobody fails, every lead ends
+    anonymized (the claimed ones expired) and out of the queue, and none was handed out twice."""
+    from tests.test_dialing import NOON
+    account_id, _ = accounts.with_key(scopes=("dial",))
+    db.execute("""
+        WITH ins AS (
+            INSERT INTO leads (account_id, phone, status, consent, created_at)
+            SELECT %(account)s, '+1512' || lpad(i::text, 7, '0'), 'new', '{"consent_timestamp": "2021-07-05T12:00:00Z"}',
+                   now() - interval '5 years'
+            FROM generate_series(3000000, 3000399) AS i
+            RETURNING id, phone)
+        INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before)
+        SELECT id, %(account)s, phone, ARRAY['TX'], ARRAY['America/Chicago'], '2000-01-01Z' FROM ins""",
+               {"account": account_id})
+    errors, handed, start = [], [], threading.Barrier(5)
+
+    def dialer():
+        try:
+            with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+                start.wait()
+                while rows := sql.many(conn, "dial_claim", now=NOON, account_id=account_id, api_key_id=None,
+                                       limit=5, lease_seconds=300, campaign_ids=None):
+                    handed.extend(str(row["lead_id"]) for row in rows)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    def apply():
+        try:
+            with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+                start.wait()
+                apply_one(conn, account_id, batch=5)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=dialer) for _ in range(4)] + [threading.Thread(target=apply)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert errors == []
+    assert len(handed) == len(set(handed))
+    assert db.execute("SELECT count(*) FILTER (WHERE anonymized_at IS NULL), count(*) FILTER (WHERE status = "
+                      "'expired') FROM leads WHERE account_id = %s", (account_id,)).fetchone() == (0, 400)
+    assert db.execute("SELECT count(*) FROM dial_queue WHERE account_id = %s", (account_id,)).fetchone() == (0,)

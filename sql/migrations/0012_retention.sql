@@ -163,7 +163,7 @@ BEGIN
           WHERE l.account_id = p_account_id AND l.id = ANY(p_ids) AND l.created_at < p_before
             AND l.anonymized_at IS NULL
           ORDER BY l.id
-          FOR UPDATE) AS l;
+          FOR NO KEY UPDATE) AS l;
     IF p_evidence THEN
         INSERT INTO consent_evidence (lead_id, account_id, phone, consent, lead_created_at)
         SELECT l.id, l.account_id, l.phone, l.consent, l.created_at
