@@ -214,8 +214,12 @@ def _tables_holding(db, text):
                                 (f"%{text}%",)).fetchone()[0])
 
 
-def test_erase_removes_the_number_everywhere_but_the_suppression_list(client, accounts, db, l2i_cli):
+def test_erase_removes_the_number_everywhere_but_the_suppression_list(client, accounts, db, l2i_cli, tmp_path):
     account_id, key = accounts.with_key(scopes=("write", "read", "dial"))
+    csv_file = tmp_path / "leads.csv"
+    csv_file.write_text("phone,first_name,consent_timestamp,consent_text_version\n"
+                        "(212) 555-0731,Jane,2026-07-05T12:00:00Z,v1\n2125550732,John,2026-07-05T12:00:00Z,v1\n")
+    assert l2i_cli("import", account_id, str(csv_file))[0] == 0
     token = db.execute("SELECT l2i_postback_token_create(%s)", (account_id,)).fetchone()[0]
     phone = "+12125550731"
     first = post(client, key, "212-555-0731")
@@ -233,15 +237,19 @@ def test_erase_removes_the_number_everywhere_but_the_suppression_list(client, ac
     db.execute("INSERT INTO suppressions (account_id, phone) VALUES (%s, %s)", (other_account, phone))
     assert {"leads", "dial_queue", "call_attempts", "transfers", "postbacks", "consent_evidence"} <= set(
         _tables_holding(db, phone))
+    rows = "SELECT count(*) FROM import_rows AS r JOIN imports AS i ON i.id = r.import_id WHERE i.account_id = %s"
+    assert db.execute(rows, (account_id,)).fetchone() == (2,)
     keys = "SELECT count(*) FROM idempotency_keys WHERE account_id = %s"
     assert db.execute(keys, (account_id,)).fetchone() == (1,)  # its stored answer names the lead
 
     code, out, err = l2i_cli("lead", "erase", account_id, "(212) 555-0731", "--operator", "Jane Ops, ticket 44")
     assert code == 0, err
     assert out[0].startswith("erasure ") and " leads=2 " in out[0] and "suppression_added=True" in out[0]
+    assert " import_rows=1 " in out[0]
 
     assert _tables_holding(db, phone) == ["suppression_events", "suppressions"]
     assert db.execute(keys, (account_id,)).fetchone() == (0,)
+    assert db.execute(rows, (account_id,)).fetchone() == (1,)  # the other number's row stays
     assert _tables_holding(db, "2125550731") == ["suppression_events", "suppressions"]
     assert db.execute("SELECT reason FROM suppressions WHERE account_id = %s AND phone = %s",
                       (account_id, phone)).fetchone() == ("opted_out",)
@@ -255,7 +263,7 @@ def test_erase_removes_the_number_everywhere_but_the_suppression_list(client, ac
     # The stats keep counting the erased leads; a new post of the number is held as suppressed.
     groups = client.simulate_get("/v1/stats", headers=bearer(key), params={
         "from": (NOW - timedelta(days=50)).isoformat()}).json["groups"]
-    assert sum(g["leads"] for g in groups) == 2
+    assert sum(g["leads"] for g in groups) == 3  # the two erased, and the other number's
     again = client.simulate_post("/v1/leads", json={"phone": phone, "consent": CONSENT}, headers=bearer(key)).json
     assert again["status"] == "ineligible" and "suppressed" in again["reasons"]
     # Erasing again is harmless and recorded again.
@@ -437,3 +445,23 @@ def test_apply_beside_dialers_claiming_the_same_old_leads(accounts, db, database
     assert db.execute("SELECT count(*) FILTER (WHERE anonymized_at IS NULL), count(*) FILTER (WHERE status = "
                       "'expired') FROM leads WHERE account_id = %s", (account_id,)).fetchone() == (0, 400)
     assert db.execute("SELECT count(*) FROM dial_queue WHERE account_id = %s", (account_id,)).fetchone() == (0,)
+
+
+def test_old_import_rows_and_unmatched_postbacks_lose_the_numbers(client, accounts, db, rconn, l2i_cli, tmp_path):
+    account_id, key = accounts.with_key()
+    token = db.execute("SELECT l2i_postback_token_create(%s)", (account_id,)).fetchone()[0]
+    csv_file = tmp_path / "old.csv"
+    csv_file.write_text("phone,first_name\n2125550761,Jane\n2125550762,John\n")
+    assert l2i_cli("import", account_id, str(csv_file))[0] == 0
+    for phone in ("2125550763", "2125550764"):
+        assert client.simulate_get("/v1/postbacks/calls", params={"token": token, "caller_id": phone, "payout": "5"}
+                                   ).json["outcome"] == "unmatched"
+    db.execute("UPDATE imports SET created_at = now() - interval '5 years' WHERE account_id = %s", (account_id,))
+    db.execute("UPDATE postbacks SET received_at = now() - interval '5 years' WHERE account_id = %s AND "
+               "caller_id = '+12125550763'", (account_id,))
+    counts = apply_one(rconn, account_id, batch=1)
+    assert (counts["import_rows"], counts["unmatched_postbacks"]) == (2, 1)
+    assert db.execute("SELECT count(*), sum(totals['rows']::int) FROM imports WHERE account_id = %s",
+                      (account_id,)).fetchone() == (1, 2)  # the job and its totals stay
+    assert db.execute("SELECT caller_id, payout_cents FROM postbacks WHERE account_id = %s ORDER BY caller_id",
+                      (account_id,)).fetchall() == [("+12125550764", 500), (None, 500)]
