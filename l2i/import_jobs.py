@@ -171,7 +171,7 @@ class JobImport(csv_import.Import):
         for name in csv_import.OUTCOMES:
             self.totals[name] = job["totals"].get(name, 0)
 
-    def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
+    def _commit(self, batch: list[tuple[int, list[str]]]) -> list[dict]:
         batch = [(number, item) for number, item in batch if number > self.resume_after]
         if not batch:
             return []
