@@ -1,7 +1,7 @@
-"""`make bench-partitions`: intake, GET and claims with many leads over 24 months, partitioned (0012) and not.
+"""`make bench-partitions`: intake, GET and claims with many leads over 24 months, partitioned (0014) and not.
 
 Two scratch databases side by side (created, dropped at the end): (a) every migration, leads partitioned by
-month, 24 past month partitions made up front; (b) the migrations before 0012_partitions: one plain leads table
+month, 24 past month partitions made up front; (b) the migrations before 0014_partitions: one plain leads table
 (its indexes as they were: leads_dedupe_key, leads_account_created_idx, leads_stats_idx, ...). Each gets the same
 rows with INSERT ... SELECT generate_series (no HTTP): --leads leads (default 10,000,000) over 10 accounts, spread
 evenly over the last 24 months, and --queue queued leads of a dialer account spread over the same 24 months (so a
@@ -46,7 +46,7 @@ MONTHS = 24
 
 
 class PlainDatabase(Database):
-    """A scratch database built from the migrations before 0012_partitions (leads is one table), served by the
+    """A scratch database built from the migrations before 0014_partitions (leads is one table), served by the
     code from before them too: the tree of `git merge-base HEAD main`, exported to a temporary folder."""
 
     def __enter__(self):
@@ -155,7 +155,7 @@ def explain(db: Database, bulk: dict, dialer: dict) -> dict:
 def measure(db: Database, loaded: dict, seconds: int, env: dict, workers) -> dict:
     keys = db.keys(KEYS)
     result = {"load": loaded, "explain": explain(db, loaded["bulk"], loaded["dialer"])}
-    gunicorn_server.ROOT = getattr(db, "root", ROOT)  # the plain database runs the code from before 0012
+    gunicorn_server.ROOT = getattr(db, "root", ROOT)  # the plain database runs the code from before 0014
     try:
         with gunicorn_server.running_gunicorn(db.url, env=env, workers=workers) as url:
             wrk(url, "intake.lua", 32, max(5, seconds // 3), intake_env(keys, 2))  # warm-up
@@ -199,7 +199,7 @@ def main() -> int:
 
 def table(results: dict) -> str:
     rows = [f"Leads: {results['leads']:,} over {results['months']} months (10 accounts), {results['queue']:,} queued.",
-            "", "| | partitioned (0012) | one table | ratio |", "|---|---|---|---|"]
+            "", "| | partitioned (0014) | one table | ratio |", "|---|---|---|---|"]
     p, o = results["partitioned"], results["plain"]
     figures = [
         ("intake c=32, req/s", p["intake"]["rps"], o["intake"]["rps"]),

@@ -21,6 +21,7 @@ from l2i.middleware import Auth, RequestContext
 from l2i.openapi import OpenAPI
 from l2i.resources.campaigns import CampaignsCollection, CampaignsItem
 from l2i.resources.dialing import DialQueueClaim, LeadOutcome, LeadRemove, LeadRequeue, database_clock
+from l2i.resources.erasures import Erasures
 from l2i.resources.health import Health, Ready
 from l2i.resources.imports import ImportsItem, LeadsImport
 from l2i.resources.leads import LeadsCollection, LeadsItem
@@ -66,6 +67,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/imports/{import_id}", ImportsItem(pool, imports.waiting))
     app.add_route("/v1/suppressions", SuppressionsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/suppressions/{phone}", SuppressionsItem(pool))
+    app.add_route("/v1/erasures", Erasures(pool, config.max_body_bytes))
     app.add_route("/v1/postbacks/calls", CallPostbacks(pool, config.max_body_bytes))
     app.add_route("/v1/stats", Stats(pool))
     app.add_route("/v1/sources", SourcesCollection(pool, config.max_body_bytes))

@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import dict_row
 
-from l2i import adapters, campaigns, import_cli, phones, sources, sql
+from l2i import adapters, campaigns, import_cli, phones, retention, sources, sql
 from l2i.config import Config
 from l2i.migrate import ensure_database, migrate
 from l2i.sql import SQL_DIR
@@ -191,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     ad = account.add_parser("dnc", help="connect (on) or disconnect (off) the National Do-Not-Call Registry")
     ad.add_argument("account_id")
     ad.add_argument("dnc", choices=("on", "off"))
+    ar = account.add_parser("retention", help="show or set the days an account keeps its leads' personal data")
+    ar.add_argument("account_id")
+    ar.add_argument("days", nargs="?", type=int, default=None, help="default 1461 (4 years); none: show it")
 
     dnc = commands.add_parser("dnc", help="the National Do-Not-Call Registry").add_subparsers(dest="action",
                                                                                               required=True)
@@ -278,6 +281,17 @@ def main(argv: list[str] | None = None) -> int:
     lf.add_argument("account_id")
     lf.add_argument("phone")
     lf.add_argument("--csv", action="store_true", help="CSV instead of a tab-separated table")
+    le = lead.add_parser("erase", help="a consumer's deletion request: erase a number everywhere but the "
+                                       "suppression list (it is suppressed as opted_out); prints the audit row")
+    le.add_argument("account_id")
+    le.add_argument("phone")
+    le.add_argument("--operator", default=None, help="who asks (recorded on the audit row), e.g. 'Jane, ticket 44'")
+
+    ret = commands.add_parser("retention", help="lead data retention").add_subparsers(dest="action", required=True)
+    ra = ret.add_parser("apply", help="anonymize leads past their account's retention, expire consent evidence and "
+                                      "old call records (cron-able; one log line per account)")
+    ra.add_argument("--dry-run", action="store_true", help="count what would change, change nothing")
+    ra.add_argument("--batch", type=int, default=1000, help="rows per transaction (default 1000)")
 
     src = commands.add_parser("source", help="intake sources (one URL per sender)").add_subparsers(
         dest="action", required=True)
@@ -457,6 +471,26 @@ def _dispatch(args, url: str) -> int:
         if args.threads is not None and args.threads < 1:
             raise SystemExit("l2i: --threads must be at least 1")
         return import_cli.worker(url, args.threads)
+    if args.command == "retention":
+        if args.batch < 1:
+            raise SystemExit("l2i: --batch must be at least 1")
+        retention.apply(url, batch=args.batch, dry_run=args.dry_run)
+        return 0
+    if args.command == "lead" and args.action == "erase":
+        rows = run_admin(url, "lead_erase", account_id=args.account_id, phone=_phones([args.phone]),
+                         operator=args.operator or "")
+        row = rows[0]
+        print(f"erasure {row['id']} account={row['account_id']} phone_sha256={row['phone_sha256']} "
+              + " ".join(f"{k}={v}" for k, v in row["removed"].items()))
+        return 0
+    if args.command == "account" and args.action == "retention":
+        rows = run_admin(url, "account_retention", account_id=args.account_id,
+                         days="" if args.days is None else str(args.days))
+        if not rows:
+            print("l2i: no such account", file=sys.stderr)
+            return 1
+        print(f"account {rows[0]['account_id']}: retention {rows[0]['retention_days']} days")
+        return 0
     if args.command == "migrate":
         if args.create_database and ensure_database(url):
             print("created the database")

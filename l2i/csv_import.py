@@ -12,8 +12,9 @@ and a row whose do-not-call column says so is held (do_not_call) and its number 
 A file is read twice, streaming both times, never whole:
 1. `scan` checks that the whole file is text CSV with a usable header, before anything is stored: a malformed
    file stores nothing (HTTP 400/422, exit 1).
-2. `Import.batches` imports it: rows are submitted one by one, in file order, in transactions of BATCH_ROWS rows
-   (one commit per batch instead of one per row), and their outcomes come back batch by batch once committed.
+2. `Import.batches` imports it: in file order, in transactions of BATCH_ROWS rows (one commit per batch instead
+   of one per row), each batch's rows sent in one pipeline (one round trip: each row is parsed and sent while
+   the database decides the one before), and their outcomes come back batch by batch once committed.
    If the database refuses a row (a constraint the validation does not know), the batch is rolled back and
    replayed one row per transaction, so that only that row fails, as `invalid`.
 
@@ -145,19 +146,20 @@ class Import:
         self.default_campaign_id = default_campaign_id
         self.defaults = {"source": source} if source else None  # what parse_lead takes as the query string
         self.totals = empty_totals()
+        self.layout: csv_platforms.Layout | None = None  # the file's columns, once its header is read
 
     def batches(self, binary: BinaryIO) -> Iterator[list[dict]]:
         """Import the file (already scanned); yields the outcomes of each batch, in file order, once committed."""
         records = _records(binary)
         try:
-            layout = csv_platforms.Layout(_header(next(records)[1]))
-            batch: list[tuple[int, object]] = []
+            self.layout = csv_platforms.Layout(_header(next(records)[1]))
+            batch: list[tuple[int, list[str]]] = []
             for number, cells in records:
                 self.totals["rows"] += 1
                 if not any(cell.strip() for cell in cells):
                     self.totals["blank"] += 1
                     continue
-                batch.append((number, self._parse(layout, cells)))
+                batch.append((number, cells))
                 if len(batch) >= BATCH_ROWS:
                     yield self._commit(batch)
                     batch = []
@@ -166,10 +168,10 @@ class Import:
         finally:
             records.close()
 
-    def _parse(self, layout: csv_platforms.Layout, cells: list[str]):
+    def _parse(self, cells: list[str]):
         """The row's validated lead (with the do-not-call column that holds it, if any), or its field errors."""
-        fields, renamed = layout.fields(cells)
-        surplus = sum(1 for cell in cells[len(layout.keys):] if cell.strip())
+        fields, renamed = self.layout.fields(cells)
+        surplus = sum(1 for cell in cells[len(self.layout.keys):] if cell.strip())
         errors = []
         if surplus:
             errors.append({"field": "(row)", "code": "too_many_cells",
@@ -183,12 +185,12 @@ class Import:
             # Each FieldError's traceback holds parse_lead's frame, which holds this list: a reference cycle
             # only the garbage collector would free. Emptying the list breaks it, so memory stays flat.
             exc.errors.clear()
-        return errors if errors else (lead, layout.do_not_call(cells))
+        return errors if errors else (lead, self.layout.do_not_call(cells))
 
-    def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
+    def _commit(self, batch: list[tuple[int, list[str]]]) -> list[dict]:
         try:
             with self.conn.transaction():
-                outcomes = [self._submit(number, item) for number, item in batch]
+                outcomes = self._submit_all(batch)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
             # Rolled back: replay row by row, each in its own transaction, so that only the refused rows fail.
             outcomes = [self._submit_alone(number, item) for number, item in batch]
@@ -197,19 +199,38 @@ class Import:
         heartbeat()
         return outcomes
 
-    def _submit(self, number: int, item) -> dict:
-        if isinstance(item, list):
-            return {"row": number, "outcome": "invalid", "errors": item}
-        lead, do_not_call = item
-        if do_not_call is not None:
-            # Suppressed first, in the same transaction: the number's queued leads are pulled, and the row's own
-            # lead (or the lead it duplicates) is then held, never queued.
-            sql.one(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
-                    reason=f"CSV import: {do_not_call[:100]}")
+    def _submit_all(self, batch: list[tuple[int, list[str]]]) -> list[dict]:
+        """The batch's rows, in file order, in one round trip (a pipeline, in the caller's transaction): each row
+        is parsed and sent in turn, so the database decides one row while the next is parsed. A row with a
+        do-not-call value is suppressed first: the number's queued leads are pulled, and the row's own lead (or
+        the lead it duplicates) is then held, never queued."""
+        sent = []
+        with self.conn.pipeline():
+            for number, cells in batch:
+                item = self._parse(cells)
+                if isinstance(item, list):
+                    sent.append((number, item, None))
+                    continue
+                lead, do_not_call = item
+                if do_not_call is not None:
+                    sql.run(self.conn, "import_do_not_call", account_id=self.account_id, phone=lead.phone.e164,
+                            reason=f"CSV import: {do_not_call[:100]}")
+                sent.append((number, lead, intake.send(self.conn, self._params(lead, do_not_call))))
+        return [{"row": number, "outcome": "invalid", "errors": item} if cursor is None
+                else self._outcome(number, cursor.fetchone(), item) for number, item, cursor in sent]
+
+    def _params(self, lead, do_not_call) -> dict:
+        return intake.intake_params(account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
+                                    hold=("do_not_call",) if do_not_call is not None else (),
+                                    default_campaign_id=self.default_campaign_id)
+
+    def _submit(self, number: int, cells: list[str]) -> dict:
+        return self._submit_all([(number, cells)])[0]
+
+    @staticmethod
+    def _outcome(number: int, row: dict, lead) -> dict:
         try:
-            row = intake.submit(self.conn, account_id=self.account_id, api_key_id=self.api_key_id, lead=lead,
-                                hold=("do_not_call",) if do_not_call is not None else (),
-                                default_campaign_id=self.default_campaign_id)
+            row = intake.outcome(row, lead)
         except intake.CampaignRefused as exc:  # nothing stored: an invalid row, as POST /v1/leads would say 422
             return {"row": number, "outcome": "invalid", "errors": [error.as_dict() for error in exc.errors]}
         outcome = "duplicate" if not row["created"] else "created" if row["status"] == "new" else "ineligible"
@@ -218,10 +239,10 @@ class Import:
             result["reasons"] = row["reasons"]
         return result
 
-    def _submit_alone(self, number: int, item) -> dict:
+    def _submit_alone(self, number: int, cells: list[str]) -> dict:
         try:
             with self.conn.transaction():
-                return self._submit(number, item)
+                return self._submit(number, cells)
         except (psycopg.errors.DataError, psycopg.errors.IntegrityError) as exc:
             return {"row": number, "outcome": "invalid", "errors": [FieldError(
                 "(row)", "rejected", f"the database refused this row: {exc.diag.message_primary}").as_dict()]}

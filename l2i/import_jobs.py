@@ -171,7 +171,7 @@ class JobImport(csv_import.Import):
         for name in csv_import.OUTCOMES:
             self.totals[name] = job["totals"].get(name, 0)
 
-    def _commit(self, batch: list[tuple[int, object]]) -> list[dict]:
+    def _commit(self, batch: list[tuple[int, list[str]]]) -> list[dict]:
         batch = [(number, item) for number, item in batch if number > self.resume_after]
         if not batch:
             return []
@@ -183,7 +183,7 @@ class JobImport(csv_import.Import):
                 raise LostClaim()
             try:
                 with self.conn.transaction():  # a savepoint: if the database refuses a row, replay one by one
-                    outcomes = [self._submit(number, item) for number, item in batch]
+                    outcomes = self._submit_all(batch)
             except (psycopg.errors.DataError, psycopg.errors.IntegrityError):
                 outcomes = [self._submit_alone(number, item) for number, item in batch]
             totals = dict(self.totals)

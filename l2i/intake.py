@@ -48,22 +48,34 @@ def consent_gate(consent: dict[str, Any], now: datetime) -> tuple[list[str], dic
     return [], {"ok": True, "consent_timestamp": consent["consent_timestamp"]}
 
 
-def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
-           consent_origin: dict | None = None, test: bool = False, default_campaign_id=None,
-           now: datetime | None = None, client_ip: str | None = None) -> dict[str, Any]:
-    """Store (or find the duplicate of) one lead; returns id, status, reasons, created, not_before and campaign
-    (its code; for a duplicate, the campaign of the open lead it repeats). Raises CampaignRefused (nothing
-    stored). `hold`: reasons the caller already has to hold the lead (a CSV row's do-not-call column:
-    do_not_call).
+def submit(conn, *, lead: LeadInput, test: bool = False, **given: Any) -> dict[str, Any]:
+    """Store (or find the duplicate of) one lead: intake_params() says what it takes. Returns id, status, reasons,
+    created, not_before and campaign. Raises CampaignRefused (nothing stored). test: run every gate in a
+    transaction that is rolled back, so nothing is stored (a platform's "send test" button)."""
+    params = intake_params(lead=lead, **given)
+    if test:
+        with conn.transaction(force_rollback=True):
+            return _intake(conn, params, lead)
+    return _intake(conn, params, lead)
 
-    source_id: the intake source it came through; consent_origin: where each consent value came from when a
-    source's consent-on-submit filled some (recorded in gates.consent.origin). test: run every gate in a
-    transaction that is rolled back, so nothing is stored (a platform's "send test" button).
-    default_campaign_id: the key's default campaign, for a lead that names none. (A source's default campaign
-    is a default like any other: sources.apply_defaults puts it in lead.campaign, which wins over this.)
-    now: the instant the gates decide at (None: the database clock, as the service runs). client_ip: the
-    address the lead was posted from (a browser posting its own form); it becomes consent.ip when the lead has
-    consent evidence without an ip, and gates.consent.ip_from says so."""
+
+def send(conn, params: dict):
+    """Sends one lead_intake with intake_params(); the cursor its row comes back on (for outcome()). Inside
+    conn.pipeline(), without waiting: a CSV import sends a whole batch in one round trip."""
+    return conn.execute(sql.QUERIES["lead_intake"].text, params)
+
+
+def intake_params(*, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ...] = (), source_id=None,
+                  consent_origin: dict | None = None, default_campaign_id=None, now: datetime | None = None,
+                  client_ip: str | None = None) -> dict[str, Any]:
+    """lead_intake's parameters for one lead. `hold`: reasons the caller already has to hold the lead (a CSV
+    row's do-not-call column: do_not_call). source_id: the intake source it came through; consent_origin: where
+    each consent value came from when a source's consent-on-submit filled some (recorded in
+    gates.consent.origin). default_campaign_id: the key's default campaign, for a lead that names none. (A
+    source's default campaign is a default like any other: sources.apply_defaults puts it in lead.campaign, which
+    wins over this.) now: the instant the gates decide at (None: the database clock, as the service runs).
+    client_ip: the address the lead was posted from (a browser posting its own form); it becomes consent.ip when
+    the lead has consent evidence without an ip, and gates.consent.ip_from says so."""
     phone = lead.phone
     reasons, consent = consent_gate(lead.consent, datetime.now(timezone.utc))
     reasons = [*hold, *reasons]
@@ -104,14 +116,15 @@ def submit(conn, *, account_id, api_key_id, lead: LeadInput, hold: tuple[str, ..
             "consent": consent,
         }),
     }
-    if test:
-        with conn.transaction(force_rollback=True):
-            return _intake(conn, params, lead)
-    return _intake(conn, params, lead)
+    return params
 
 
 def _intake(conn, params: dict, lead: LeadInput) -> dict[str, Any]:
-    row = sql.one(conn, "lead_intake", **params)
+    return outcome(send(conn, params).fetchone(), lead)
+
+
+def outcome(row: dict, lead: LeadInput) -> dict[str, Any]:
+    """lead_intake's row for the lead; raises CampaignRefused when its campaign refused it (nothing stored)."""
     if row["refused"] is not None:
         raise CampaignRefused(refusal(row, lead))
     return row

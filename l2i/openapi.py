@@ -66,7 +66,8 @@ def document() -> dict:
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "status": {"type": "string", "enum": list(STATUSES)},
-            "phone": {"type": "string", "examples": ["+15551234567"]},
+            "phone": {"type": ["string", "null"], "examples": ["+15551234567"],
+                      "description": "null once the lead is anonymized (retention) or erased."},
             "first_name": nullable_text, "last_name": nullable_text, "state": nullable_text,
             "source": nullable_text,
             "created_at": {"type": "string", "format": "date-time"},
@@ -79,7 +80,8 @@ def document() -> dict:
             "id": {"type": "string", "format": "uuid"},
             "status": {"type": "string", "enum": list(STATUSES)},
             "reasons": {"type": "array", "items": {"type": "string"}},
-            "phone": {"type": "string"},
+            "phone": {"type": ["string", "null"],
+                      "description": "null once the lead is anonymized (retention) or erased."},
             "campaign": {"type": ["string", "null"], "description": "The lead's campaign, by its code."},
             **{name: nullable_text for name in CONTACT},
             "consent": {"type": ["object", "null"]},
@@ -638,7 +640,8 @@ def _dialing_schemas() -> dict:
             "lease_expires_at": {**when, "description": "Report the outcome before this, or the lead goes back "
                                                         "to the queue (the attempt counts)."},
             "attempt": {"type": "integer", "minimum": 1},
-            "phone": {"type": "string", "examples": ["+15551234567"]},
+            "phone": {"type": ["string", "null"], "examples": ["+15551234567"],
+                      "description": "null once the lead is anonymized (retention) or erased."},
             **{name: text for name in ("first_name", "last_name", "email", "state", "zip", "city", "address1",
                                        "address2", "source", "external_id")},
             "custom": {"type": "object"},
@@ -658,6 +661,13 @@ def _dialing_schemas() -> dict:
                                                 "expired", "suppressed", "dnc", "consent_expired", "deferred",
                                                 "released"]},
             "at": when, "from_status": text, "to_status": text, "detail": {"type": "object"}}},
+        "Erasure": {"type": "object", "required": ["id", "phone_sha256", "removed", "at"], "properties": {
+            "id": {"type": "integer"},
+            "phone_sha256": {"type": "string", "description": "SHA-256 (hex) of 'ACCOUNT_ID:+E164': never the number."},
+            "removed": {"type": "object", "description": "Rows anonymized, deleted or cleared, per table; "
+                        "suppression_added: whether the number was put on the list now."},
+            "operator": {"type": ["string", "null"]},
+            "at": {"type": "string", "format": "date-time"}}},
         "Suppression": {"type": "object", "required": ["phone", "created_at"], "properties": {
             "phone": {"type": "string"}, "reason": text, "created_at": when, "added": {"type": "boolean"}}},
     }
@@ -778,6 +788,21 @@ def _dialing_paths() -> dict:
                 "responses": {**ok("One page.", {"type": "object", "required": ["data", "next_cursor"], "properties": {
                     "data": {"type": "array", "items": {"$ref": _REF + "Suppression"}},
                     "next_cursor": {"type": ["string", "null"]}}}), "422": invalid, **_AUTH_ERRORS}}},
+        "/v1/erasures": {"post": {
+            "operationId": "eraseNumber",
+            "summary": "A consumer's deletion request (scope admin): every lead of the account with the number is "
+                       "anonymized (counts stay in the stats), its events, queue rows, call attempts, consent "
+                       "evidence, stored answers and import rows deleted, the number cleared from transfers and "
+                       "postbacks, and suppressed as opted_out (the one place it stays). Returns the audit row.",
+            "security": [{"bearer": []}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"type": "object", "required": ["phone"],
+                                                "additionalProperties": False, "properties": {
+                    "phone": {"type": ["string", "integer"], "examples": ["5551234567"]},
+                    "operator": {"type": "string", "maxLength": 200,
+                                 "description": "Who asks, recorded on the audit row (e.g. a ticket)."}}}}}},
+            "responses": {**ok("Erased; the lead_erasures row.", {"$ref": _REF + "Erasure"}, "201"),
+                          **body_errors, "422": invalid, **_AUTH_ERRORS}}},
         "/v1/suppressions/{phone}": {"delete": {
             "operationId": "unsuppressNumber",
             "summary": "Take a number off the suppression list (scope suppressions). Its held leads stay held. An "

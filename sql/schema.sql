@@ -15,11 +15,14 @@ CREATE TABLE accounts (
     max_attempts          integer NOT NULL DEFAULT 3,
     retry_backoff_s       integer NOT NULL DEFAULT 1800,
     consent_max_age_days  integer,
+    retention_days        integer NOT NULL DEFAULT 1461,
+    retention_done_before timestamptz,
     CONSTRAINT accounts_pkey PRIMARY KEY (id),
     CONSTRAINT accounts_name_check CHECK (length(btrim(name)) BETWEEN 1 AND 200),
     CONSTRAINT accounts_max_attempts_check CHECK (max_attempts BETWEEN 1 AND 50),
     CONSTRAINT accounts_retry_backoff_s_check CHECK (retry_backoff_s BETWEEN 1 AND 604800),
-    CONSTRAINT accounts_consent_max_age_days_check CHECK (consent_max_age_days > 0)
+    CONSTRAINT accounts_consent_max_age_days_check CHECK (consent_max_age_days > 0),
+    CONSTRAINT accounts_retention_days_check CHECK (retention_days BETWEEN 1 AND 36525)
 );
 COMMENT ON TABLE accounts IS 'A customer of l2i: owns API keys, leads and a suppression list.';
 COMMENT ON COLUMN accounts.dnc_connected IS
@@ -29,6 +32,11 @@ COMMENT ON COLUMN accounts.retry_backoff_s IS
     'Wait before a retry: retry_backoff_s * 2^(attempts - 1), at most one day, then the next legal call time.';
 COMMENT ON COLUMN accounts.consent_max_age_days IS
     'A lead whose consent_timestamp is older than this is held at claim time (consent_expired). NULL: no limit.';
+COMMENT ON COLUMN accounts.retention_days IS
+    'Days a lead''s personal data is kept (default 1461: the TCPA''s 4-year limitation); then l2i retention apply '
+    'anonymizes it. Consent evidence is kept 4 years after the last call whatever this says.';
+COMMENT ON COLUMN accounts.retention_done_before IS
+    'Every lead of the account created before this was anonymized by l2i retention apply (where its next run starts).';
 
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -97,14 +105,14 @@ COMMENT ON TABLE suppressions IS 'Per-account do-not-call list, E.164 numbers.';
 -- ---------------------------------------------------------------------------------------------------------------
 -- Leads: every lead that was not a duplicate, queued or held. `reasons` says why a lead is held;
 -- `gates` records what each intake gate decided (phone, suppression, consent, calling window).
--- Partitioned by UTC month of created_at (0012): leads_YYYY_MM, made ahead by l2i_partitions_ensure (`l2i
+-- Partitioned by UTC month of created_at (0014): leads_YYYY_MM, made ahead by l2i_partitions_ensure (`l2i
 -- partitions ensure`, daily), and leads_default for any row no month covers, so an insert never fails. The tables
 -- pointing at a lead carry its created_at (lead_created_at) so that a lookup by id touches one partition.
 CREATE TABLE leads (
     id                 uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id         uuid        NOT NULL,
     api_key_id         uuid,
-    phone              text        NOT NULL,
+    phone              text,
     status             text        NOT NULL,
     reasons            text[]      NOT NULL DEFAULT '{}',
     source             text,
@@ -141,6 +149,7 @@ CREATE TABLE leads (
     source_id          uuid,
     campaign_id        uuid,
     cost_cents         bigint,
+    anonymized_at      timestamptz,
     CONSTRAINT leads_pkey PRIMARY KEY (id, created_at),
     CONSTRAINT leads_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
     CONSTRAINT leads_api_key_id_fkey FOREIGN KEY (api_key_id) REFERENCES api_keys (id),
@@ -154,7 +163,8 @@ CREATE TABLE leads (
     CONSTRAINT leads_attempts_check CHECK (attempts >= 0 AND (status <> 'dialing' OR attempts > 0)),
     CONSTRAINT leads_priority_check CHECK (priority BETWEEN 0 AND 9),
     CONSTRAINT leads_reasons_check CHECK ((status = 'ineligible') = (cardinality(reasons) > 0)),
-    CONSTRAINT leads_state_check CHECK (state ~ '^[A-Z]{2}$')
+    CONSTRAINT leads_state_check CHECK (state ~ '^[A-Z]{2}$'),
+    CONSTRAINT leads_anonymized_check CHECK ((phone IS NULL) = (anonymized_at IS NOT NULL))
 ) PARTITION BY RANGE (created_at);
 CREATE TABLE leads_default PARTITION OF leads DEFAULT;
 COMMENT ON TABLE leads_default IS
@@ -181,6 +191,8 @@ COMMENT ON COLUMN leads.priority IS 'Queue priority 0-9: higher is called first.
 COMMENT ON COLUMN leads.expires_at IS 'When an unreached lead stops being worth a call (intake expires_in).';
 COMMENT ON COLUMN leads.attempts IS 'Claims since the lead was last (re)queued; each claim is a call attempt.';
 COMMENT ON COLUMN leads.closed_at IS 'When the lead reached a closed status; NULL while it is open.';
+COMMENT ON COLUMN leads.anonymized_at IS
+    'When retention or an erasure removed the lead''s personal data (phone NULL from then on); NULL: it has it.';
 
 -- The moves of the state machine. A function (not a table) so that it cannot drift from this migration.
 CREATE FUNCTION l2i_lead_transition_allowed(p_from text, p_to text) RETURNS boolean
@@ -292,7 +304,7 @@ CREATE TABLE transfers (
     lead_id         uuid        NOT NULL,
     account_id      uuid        NOT NULL,
     destination     text        NOT NULL,
-    caller_id       text        NOT NULL,
+    caller_id       text,
     transferred_at  timestamptz NOT NULL,
     call_id         text,
     created_at      timestamptz NOT NULL DEFAULT now(),
@@ -823,7 +835,7 @@ COMMENT ON FUNCTION l2i_call_allowed(text[], text[], timestamptz) IS
 -- turned into instants per day, so each day has its own UTC offset across DST; windows lie inside 08:00-21:00
 -- and US zones change offset at 02:00. One generic plan for the session (a custom plan costs more to plan than
 -- to run) and no JIT (the planner's estimate is far above what the query does).
-CREATE FUNCTION l2i_next_call_time(p_zones text[], p_states text[], p_after timestamptz)
+CREATE FUNCTION l2i_next_call_time_search(p_zones text[], p_states text[], p_after timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql
 STABLE
@@ -921,6 +933,25 @@ BEGIN
     RETURN NULL;
 END
 $$;
+COMMENT ON FUNCTION l2i_next_call_time_search(text[], text[], timestamptz) IS
+    'The search behind l2i_next_call_time: earliest legal instant >= p_after over the windows of the next days. '
+    'NULL when nothing is legal within about 15 days or zones are empty.';
+
+-- Earliest instant t >= p_after with l2i_call_allowed(p_zones, p_states, t): p_after itself when it is legal (one
+-- call of l2i_call_allowed, about a tenth of the search), else the search.
+CREATE FUNCTION l2i_next_call_time(p_zones text[], p_states text[], p_after timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql
+STABLE
+PARALLEL SAFE
+AS $$
+BEGIN
+    IF l2i_call_allowed(p_zones, p_states, p_after) THEN
+        RETURN p_after;
+    END IF;
+    RETURN l2i_next_call_time_search(p_zones, p_states, p_after);
+END
+$$;
 COMMENT ON FUNCTION l2i_next_call_time(text[], text[], timestamptz) IS
     'Earliest instant >= p_after at which l2i_call_allowed(p_zones, p_states, instant) is true; p_after itself '
     'when already legal. NULL when nothing is legal within about 15 days or zones are empty.';
@@ -955,29 +986,38 @@ COMMENT ON FUNCTION l2i_next_call_time(text[], text, timestamptz) IS
 -- Every zone a lead may be in: every zone of each of its states (address and area code), and the zones of its
 -- area code; the area code's zones alone when no state is known. Sorted, without duplicates.
 CREATE FUNCTION l2i_lead_zones(p_states text[], p_area_zones text[]) RETURNS text[]
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT coalesce(array_agg(DISTINCT z.zone ORDER BY z.zone), '{}')
-    FROM (SELECT unnest(r.all_tzs) AS zone
-          FROM unnest(p_states) AS s(state)
-          CROSS JOIN LATERAL (SELECT cr.all_tzs FROM calling_rules AS cr WHERE cr.state = upper(s.state)
-                              ORDER BY cr.effective_from DESC LIMIT 1) AS r
-          UNION ALL
-          SELECT unnest(p_area_zones)) AS z
-    WHERE z.zone IS NOT NULL
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(DISTINCT z.zone ORDER BY z.zone), '{}')
+            FROM (SELECT unnest(r.all_tzs) AS zone
+                  FROM unnest(p_states) AS s(state)
+                  CROSS JOIN LATERAL (SELECT cr.all_tzs FROM calling_rules AS cr WHERE cr.state = upper(s.state)
+                                      ORDER BY cr.effective_from DESC LIMIT 1) AS r
+                  UNION ALL
+                  SELECT unnest(p_area_zones)) AS z
+            WHERE z.zone IS NOT NULL);
+END
 $$;
 COMMENT ON FUNCTION l2i_lead_zones(text[], text[]) IS
     'Every zone a lead may be in: all zones of each of its states plus its area code''s zones.';
 
 -- The rules a window was computed with, for the lead's record (gates.calling_window.rules).
 CREATE FUNCTION l2i_rules_used(p_states text[], p_at timestamptz) RETURNS jsonb
-LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT coalesce(jsonb_agg(jsonb_build_object(
-               'state', r.state, 'effective_from', r.effective_from, 'citation', r.citation,
-               'confidence', r.confidence, 'max_calls_24h', r.max_calls_24h) ORDER BY r.state), '[]'::jsonb)
-    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
-    CROSS JOIN LATERAL (SELECT cr.* FROM calling_rules AS cr
-                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
-                        ORDER BY cr.effective_from DESC LIMIT 1) AS r
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+BEGIN
+    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                       'state', r.state, 'effective_from', r.effective_from, 'citation', r.citation,
+                       'confidence', r.confidence, 'max_calls_24h', r.max_calls_24h) ORDER BY r.state), '[]'::jsonb)
+            FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
+            CROSS JOIN LATERAL (SELECT cr.* FROM calling_rules AS cr
+                                WHERE cr.state = s.state
+                                  AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+                                ORDER BY cr.effective_from DESC LIMIT 1) AS r);
+END
 $$;
 COMMENT ON FUNCTION l2i_rules_used(text[], timestamptz) IS
     'The calling_rules rows in force at p_at for these states: state, effective_from, citation, confidence, cap.';
@@ -996,13 +1036,17 @@ CREATE TABLE call_attempts (
         ON DELETE CASCADE ON UPDATE CASCADE
 );
 CREATE INDEX call_attempts_account_phone_idx ON call_attempts (account_id, phone, claimed_at);
+-- The retention sweep of old call attempts (0013_retention.sql).
+CREATE INDEX call_attempts_account_claimed_idx ON call_attempts (account_id, claimed_at);
 COMMENT ON TABLE call_attempts IS
     'Every call attempt l2i handed out (a claim): counted per number across the account for the 24-hour caps.';
 -- The earliest instant >= p_at at which one more attempt on the number is allowed by the strictest cap of the
 -- states in force at p_at: p_at when under every cap, else when the attempt that fills the cap is 24 h old.
 CREATE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     v_cap integer;
     v_free timestamptz;
@@ -1310,7 +1354,7 @@ CREATE TABLE postbacks (
     id                     uuid        NOT NULL DEFAULT gen_random_uuid(),
     account_id             uuid        NOT NULL,
     token_id               uuid        NOT NULL,
-    caller_id              text        NOT NULL,
+    caller_id              text,
     call_time              timestamptz NOT NULL,
     call_id                text,
     buyer                  text,
@@ -1670,7 +1714,9 @@ CREATE FUNCTION l2i_campaign_gate(p_account_id uuid, p_campaign text, p_default 
                                   p_state text)
 RETURNS TABLE (id uuid, code text, refused text, missing text[], reasons text[], hours_start time[],
                hours_end time[], daily_cap integer, priority smallint, cost_cents bigint, gate jsonb)
-LANGUAGE plpgsql STABLE ROWS 1 AS $$
+LANGUAGE plpgsql STABLE ROWS 1
+SET plan_cache_mode = force_generic_plan
+AS $$
 DECLARE
     c campaigns;
     v_wanted text := upper(btrim(p_campaign));
@@ -2324,7 +2370,367 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Month partitions of leads (0012): made ahead, listed and dropped by these functions.
+-- The intake pipeline as one PL/pgSQL function (sql/queries/leads.sql, lead_intake, calls it): the same gates,
+-- in the same order, with the same outcome, as the single statement of 0001-0011, which it replaces.
+-- Why: that statement's CTEs and subplans were set up again at every execution (a third of its time went to
+-- executor start-up and expression set-up, perf record on one backend), and its text had to stay under
+-- psycopg's 4,096-character cache limit. Here each step is a plain expression or a small statement whose plan
+-- the session keeps.
+-- Outcome (one row): id, status, reasons of the lead stored or of the open lead this post duplicates; created;
+-- not_before; refused and missing (the campaign refused the lead: nothing stored); campaign (the code of the
+-- lead's campaign).
+-- Steps (as 0014 made them):
+--   1. the campaign (l2i_campaign_gate): refused -> return, nothing stored;
+--   2. the gates: suppression, the Do-Not-Call Registry (connected accounts), the zones, the calling window
+--      (within the campaign's hours, from the time the attempt caps let), the reasons; the campaign's daily cap
+--      (only for a lead nothing else holds);
+--   3. the 30-day dedupe on the number's row of lead_dedupe_keys (l2i_lead_dedupe, race-free: the row lock
+--      decides): the open lead it duplicates (its duplicate counter bumped) -> return; else the new lead's id and
+--      created_at;
+--   4. the lead, in its month's partition;
+--   5. the queue, for a new lead that nothing holds.
+-- p_now: the instant the gates decide at (NULL: the database clock). The dedupe window and the daily cap count
+-- on the database clock, as before.
+CREATE FUNCTION l2i_lead_intake(
+    p_account_id uuid, p_api_key_id uuid, p_source_id uuid, p_phone text, p_now timestamptz,
+    p_states text[], p_area_zones text[], p_reasons text[], p_campaign text, p_default_campaign_id uuid,
+    p_present text[], p_priority integer, p_expires_in integer, p_gates jsonb,
+    p_source text, p_first_name text, p_last_name text, p_email text, p_state text, p_zip text, p_city text,
+    p_address1 text, p_address2 text, p_external_id text, p_consent jsonb, p_sub_id text, p_utm_source text,
+    p_utm_medium text, p_utm_campaign text, p_utm_term text, p_utm_content text, p_referrer text,
+    p_landing_page text, p_custom jsonb, p_extra jsonb,
+    OUT id uuid, OUT status text, OUT reasons text[], OUT created boolean,
+    OUT not_before timestamptz, OUT refused text, OUT missing text[], OUT campaign text)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := coalesce(p_now, now());
+    cg record;
+    v_zones text[];
+    v_suppressed boolean;
+    v_dnc_connected boolean;
+    v_dnc_listed boolean;
+    v_held text[];
+    v_priority smallint;
+    v_expires_at timestamptz;
+    v_campaign_id uuid;
+    dk record;
+BEGIN
+    SELECT * INTO cg FROM l2i_campaign_gate(p_account_id, p_campaign, p_default_campaign_id, p_present,
+                                            p_states[1]);
+    IF cg.refused IS NOT NULL THEN
+        refused := cg.refused;
+        missing := cg.missing;
+        RETURN;
+    END IF;
+
+    v_zones := l2i_lead_zones(p_states, p_area_zones);
+    v_suppressed := EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone);
+    SELECT a.dnc_connected INTO v_dnc_connected FROM accounts AS a WHERE a.id = p_account_id;
+    v_dnc_listed := CASE WHEN v_dnc_connected THEN l2i_dnc_listed(p_phone, v_now) ELSE false END;
+    IF cardinality(v_zones) > 0 THEN
+        not_before := l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, v_zones, p_states,
+                                                  l2i_attempt_free_at(p_account_id, p_phone, p_states, v_now));
+    END IF;
+    v_held := CASE WHEN v_suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
+              || CASE WHEN v_dnc_listed THEN ARRAY['dnc']
+                      WHEN v_dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
+              || p_reasons
+              || CASE WHEN cardinality(v_zones) > 0 AND not_before IS NULL
+                      THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END
+              || cg.reasons;
+    IF cardinality(v_held) = 0 AND cg.daily_cap IS NOT NULL
+       AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, p_account_id, p_phone, now()) THEN
+        v_held := ARRAY['campaign_cap'];
+    END IF;
+
+    -- The 30-day dedupe, on the number's row of lead_dedupe_keys: the open lead it duplicates (bumped), or the new
+    -- lead's id and created_at (l2i_lead_dedupe).
+    SELECT * INTO dk FROM l2i_lead_dedupe(p_account_id, p_phone);
+    IF NOT dk.created THEN
+        id := dk.id;
+        status := dk.status;
+        reasons := dk.reasons;
+        created := false;
+        campaign := CASE WHEN dk.campaign_id IS NOT DISTINCT FROM cg.id THEN cg.code
+                         ELSE (SELECT k.code FROM campaigns AS k WHERE k.id = dk.campaign_id) END;
+        RETURN;
+    END IF;
+
+    INSERT INTO leads AS l (
+        id, created_at, account_id, api_key_id, source_id, phone, status, reasons,
+        source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
+        sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
+        custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
+    VALUES (
+        dk.id, dk.created_at, p_account_id, p_api_key_id, p_source_id, p_phone,
+        CASE WHEN cardinality(v_held) = 0 THEN 'new' ELSE 'ineligible' END, v_held,
+        p_source, p_first_name, p_last_name, p_email, p_state, p_zip, p_city, p_address1, p_address2,
+        p_external_id, p_consent, p_sub_id, p_utm_source, p_utm_medium, p_utm_campaign, p_utm_term, p_utm_content,
+        p_referrer, p_landing_page, p_custom, p_extra,
+        p_gates || jsonb_build_object(
+            'suppression', jsonb_build_object('suppressed', v_suppressed),
+            'dnc', jsonb_build_object('checked', v_dnc_connected, 'listed', v_dnc_listed),
+            'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
+            'calling_window', jsonb_build_object('zones', v_zones, 'states', p_states,
+                                                 'rules', l2i_rules_used(p_states, v_now),
+                                                 'not_before', not_before),
+            'campaign', cg.gate),
+        p_priority, now() + make_interval(secs => p_expires_in), cg.id, cg.cost_cents)
+    RETURNING l.id, l.status, l.reasons, true, l.priority, l.expires_at, l.campaign_id
+    INTO id, status, reasons, created, v_priority, v_expires_at, v_campaign_id;
+
+    IF status = 'new' THEN
+        INSERT INTO dial_queue (lead_id, lead_created_at, account_id, phone, states, zones, not_before, priority,
+                                expires_at, campaign_id, campaign_priority)
+        VALUES (id, dk.created_at, p_account_id, p_phone, p_states, v_zones, not_before, v_priority, v_expires_at,
+                cg.id, coalesce(cg.priority, 0));
+    END IF;
+    campaign := cg.code;
+END
+$$;
+COMMENT ON FUNCTION l2i_lead_intake(uuid, uuid, uuid, text, timestamptz, text[], text[], text[], text, uuid, text[],
+                                    integer, integer, jsonb, text, text, text, text, text, text, text, text, text,
+                                    text, jsonb, text, text, text, text, text, text, text, text, jsonb, jsonb) IS
+    'The intake pipeline (lead_intake): campaign, dedupe, suppression, registry, calling window, caps, the lead, '
+    'the queue. One row: the lead stored or the open lead duplicated, or refused (nothing stored).';
+
+-- ===============================================================================================================
+-- Retention and erasure (0013_retention.sql: the why, and the legal sources). Columns: accounts.retention_days,
+-- accounts.retention_done_before, leads.anonymized_at (above); leads.phone, transfers.caller_id and
+-- postbacks.caller_id are NULL once anonymized.
+-- The legal hold of consent evidence and call records: 4 years (28 U.S.C. § 1658(a); see the header).
+CREATE FUNCTION l2i_consent_hold() RETURNS interval
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT interval '4 years'
+$$;
+COMMENT ON FUNCTION l2i_consent_hold() IS
+    'How long consent evidence and call attempts are kept after the last call (TCPA: 28 U.S.C. 1658(a), 4 years).';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Consent evidence outliving its lead: the consent as the lead carried it and the number it was given for.
+-- A row goes once its lead is older than l2i_consent_hold() and no call attempt on the number is younger.
+CREATE TABLE consent_evidence (
+    lead_id          uuid        NOT NULL,
+    account_id       uuid        NOT NULL,
+    phone            text        NOT NULL,
+    consent          jsonb       NOT NULL,
+    lead_created_at  timestamptz NOT NULL,
+    kept_at          timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT consent_evidence_pkey PRIMARY KEY (lead_id),
+    CONSTRAINT consent_evidence_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT consent_evidence_phone_check CHECK (phone ~ '^\+[1-9][0-9]{7,14}$')
+);
+CREATE INDEX consent_evidence_account_created_idx ON consent_evidence (account_id, lead_created_at);
+CREATE INDEX consent_evidence_account_phone_idx ON consent_evidence (account_id, phone);
+COMMENT ON TABLE consent_evidence IS
+    'The consent of leads anonymized by retention, with the number, kept until 4 years after the lead or the last '
+    'call attempt on the number, whichever is later (l2i retention apply deletes it then; an erasure at once).';
+
+-- Erasures done: who asked, when, what went; the number only as sha256(account_id || ':' || phone), hex.
+CREATE TABLE lead_erasures (
+    id            bigint      GENERATED ALWAYS AS IDENTITY,
+    account_id    uuid        NOT NULL,
+    phone_sha256  text        NOT NULL,
+    removed       jsonb       NOT NULL,
+    operator      text,
+    api_key_id    uuid,
+    db_user       text        NOT NULL DEFAULT session_user,
+    at            timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT lead_erasures_pkey PRIMARY KEY (id),
+    CONSTRAINT lead_erasures_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id),
+    CONSTRAINT lead_erasures_phone_sha256_check CHECK (phone_sha256 ~ '^[0-9a-f]{64}$')
+);
+CREATE INDEX lead_erasures_account_phone_idx ON lead_erasures (account_id, phone_sha256);
+COMMENT ON TABLE lead_erasures IS
+    'Every erasure of a number (l2i lead erase): the account, sha256 of account_id:phone in hex (not the number), '
+    'the rows removed or cleared per table, who (operator or API key, database user) and when.';
+
+-- The hash lead_erasures keeps: an operator given a number recomputes it to find the erasure.
+CREATE FUNCTION l2i_phone_sha256(p_account_id uuid, p_phone text) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT encode(sha256(convert_to(p_account_id::text || ':' || p_phone, 'UTF8')), 'hex')
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Anonymizes leads of one account (ids; created before p_before, which lets a partitioned leads prune): keeps
+-- their consent as evidence when p_evidence and the hold still runs, then clears transfers' and postbacks' caller
+-- ids, deletes queue rows and events, and NULLs the personal fields. Returns what it did, per table. Already
+-- anonymized leads are skipped, so running it twice changes nothing the second time. Row locks are taken on the
+-- leads first (an intake meeting one of them as a duplicate waits for this transaction, then inserts a new lead).
+CREATE FUNCTION l2i_leads_anonymize(p_account_id uuid, p_ids uuid[], p_before timestamptz, p_evidence boolean)
+RETURNS TABLE (leads integer, events integer, queue integer, evidence integer, transfers integer, postbacks integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := now();
+    v_hold timestamptz := now() - l2i_consent_hold();
+    v_ids uuid[];
+    v_leads integer;
+    v_events integer;
+    v_queue integer;
+    v_evidence integer := 0;
+    v_transfers integer;
+    v_postbacks integer;
+BEGIN
+    -- Locks in the order the dialer's statements take them (dial_claim, dial_outcome, lead_remove: the queue row,
+    -- then the lead), so that a claim and this never wait for each other in a circle; a claim skips a queue row
+    -- locked here (SKIP LOCKED).
+    PERFORM 1 FROM dial_queue AS q
+    WHERE q.account_id = p_account_id AND q.lead_id = ANY(p_ids)
+    ORDER BY q.lead_id
+    FOR UPDATE;
+    SELECT coalesce(array_agg(l.id), '{}') INTO v_ids
+    FROM (SELECT l.id FROM leads AS l
+          WHERE l.account_id = p_account_id AND l.id = ANY(p_ids) AND l.created_at < p_before
+            AND l.anonymized_at IS NULL
+          ORDER BY l.id
+          FOR NO KEY UPDATE) AS l;
+    IF p_evidence THEN
+        INSERT INTO consent_evidence (lead_id, account_id, phone, consent, lead_created_at)
+        SELECT l.id, l.account_id, l.phone, l.consent, l.created_at
+        FROM leads AS l
+        WHERE l.account_id = p_account_id AND l.id = ANY(v_ids) AND l.created_at < p_before
+          AND l.consent IS NOT NULL
+          AND (l.created_at >= v_hold
+               OR EXISTS (SELECT 1 FROM call_attempts AS a
+                          WHERE a.account_id = l.account_id AND a.phone = l.phone AND a.claimed_at >= v_hold))
+        ON CONFLICT ON CONSTRAINT consent_evidence_pkey DO NOTHING;
+        GET DIAGNOSTICS v_evidence = ROW_COUNT;
+    END IF;
+    -- Postbacks before transfers: the order l2i_postback_record locks them in.
+    UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = v_now
+    FROM transfers AS t
+    WHERE p.account_id = p_account_id AND t.account_id = p_account_id AND t.lead_id = ANY(v_ids)
+      AND p.transfer_id = t.id;
+    GET DIAGNOSTICS v_postbacks = ROW_COUNT;
+    UPDATE transfers AS t SET caller_id = NULL
+    WHERE t.account_id = p_account_id AND t.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_transfers = ROW_COUNT;
+    DELETE FROM dial_queue AS q WHERE q.account_id = p_account_id AND q.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_queue = ROW_COUNT;
+    DELETE FROM lead_events AS e WHERE e.account_id = p_account_id AND e.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+    -- The number's dedupe key, when it names one of these leads (0014): the number goes, and the next post of it
+    -- is a new lead.
+    DELETE FROM lead_dedupe_keys AS k WHERE k.account_id = p_account_id AND k.lead_id = ANY(v_ids);
+    UPDATE leads AS l
+    SET phone = NULL, first_name = NULL, last_name = NULL, email = NULL, zip = NULL, city = NULL, address1 = NULL,
+        address2 = NULL, external_id = NULL, consent = NULL, referrer = NULL, landing_page = NULL, utm_term = NULL,
+        utm_content = NULL, custom = '{}', extra = '{}', gates = l.gates #- '{phone,e164}', dedupe_open = false,
+        status = CASE WHEN l.status IN ('new', 'dialing') THEN 'expired' ELSE l.status END,
+        closed_at = CASE WHEN l.status IN ('new', 'dialing') THEN v_now ELSE l.closed_at END, anonymized_at = v_now,
+        updated_at = v_now
+    WHERE l.account_id = p_account_id AND l.id = ANY(v_ids) AND l.created_at < p_before;
+    GET DIAGNOSTICS v_leads = ROW_COUNT;
+    RETURN QUERY SELECT v_leads, v_events, v_queue, v_evidence, v_transfers, v_postbacks;
+END
+$$;
+COMMENT ON FUNCTION l2i_leads_anonymize(uuid, uuid[], timestamptz, boolean) IS
+    'Removes the personal data of an account''s leads (retention, erasure), keeping what stats read; see 0013_retention.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- A consumer's "delete me": every lead of the account with the number, and what derives from them, in one
+-- transaction; the number goes on the suppression list as opted_out (or stays there). Returns the erasure's row.
+-- p_operator: who did it (the CLI's --operator, or NULL when an API key did: p_api_key_id).
+CREATE FUNCTION l2i_lead_erase(p_account_id uuid, p_phone text, p_operator text DEFAULT NULL,
+                               p_api_key_id uuid DEFAULT NULL)
+RETURNS SETOF lead_erasures
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_phone text := l2i_e164(p_phone);
+    v_ids uuid[];
+    v_done record;
+    v_attempts integer;
+    v_evidence integer;
+    v_transfers integer;
+    v_postbacks integer;
+    v_idempotency integer;
+    v_import_rows integer;
+    v_suppressed boolean;
+BEGIN
+    IF v_phone IS NULL THEN
+        RAISE EXCEPTION 'not a phone number: %', p_phone USING ERRCODE = '22023';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM accounts AS a WHERE a.id = p_account_id) THEN
+        RAISE EXCEPTION 'no such account: %', p_account_id USING ERRCODE = '22023';
+    END IF;
+    -- The suppression first: from its commit on, a new post of the number is held as suppressed.
+    SELECT s.added INTO v_suppressed FROM l2i_suppress(p_account_id, ARRAY[v_phone], 'opted_out', p_api_key_id) AS s;
+    SELECT coalesce(array_agg(l.id), '{}') INTO v_ids
+    FROM leads AS l WHERE l.account_id = p_account_id AND l.phone = v_phone;
+    SELECT * INTO v_done FROM l2i_leads_anonymize(p_account_id, v_ids, 'infinity', false);
+    DELETE FROM call_attempts AS a WHERE a.account_id = p_account_id AND a.phone = v_phone;
+    GET DIAGNOSTICS v_attempts = ROW_COUNT;
+    DELETE FROM consent_evidence AS e WHERE e.account_id = p_account_id AND e.phone = v_phone;
+    GET DIAGNOSTICS v_evidence = ROW_COUNT;
+    -- The number as a caller id, whoever's lead it was on (postbacks first, as l2i_postback_record locks them).
+    UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = now()
+    WHERE p.account_id = p_account_id AND p.caller_id = v_phone;
+    GET DIAGNOSTICS v_postbacks = ROW_COUNT;
+    UPDATE transfers AS t SET caller_id = NULL WHERE t.account_id = p_account_id AND t.caller_id = v_phone;
+    GET DIAGNOSTICS v_transfers = ROW_COUNT;
+    -- Stored answers and import outcomes name the number or the leads (kept 24 hours / with the job).
+    DELETE FROM idempotency_keys AS k
+    WHERE k.account_id = p_account_id
+      AND (k.response::text LIKE '%' || v_phone || '%'
+           OR EXISTS (SELECT 1 FROM unnest(v_ids) AS i (id) WHERE k.response::text LIKE '%' || i.id::text || '%'));
+    GET DIAGNOSTICS v_idempotency = ROW_COUNT;
+    DELETE FROM import_rows AS r USING imports AS i
+    WHERE i.account_id = p_account_id AND r.import_id = i.id
+      AND (r.lead_id = ANY(v_ids) OR r.result::text LIKE '%' || v_phone || '%');
+    GET DIAGNOSTICS v_import_rows = ROW_COUNT;
+    RETURN QUERY
+    INSERT INTO lead_erasures AS x (account_id, phone_sha256, removed, operator, api_key_id)
+    VALUES (p_account_id, l2i_phone_sha256(p_account_id, v_phone),
+            jsonb_build_object('leads', v_done.leads, 'lead_events', v_done.events, 'dial_queue', v_done.queue,
+                               'call_attempts', v_attempts, 'consent_evidence', v_evidence,
+                               'transfers', v_done.transfers + v_transfers,
+                               'postbacks', v_done.postbacks + v_postbacks, 'idempotency_keys', v_idempotency,
+                               'import_rows', v_import_rows, 'suppression_added', v_suppressed),
+            NULLIF(btrim(p_operator), ''), p_api_key_id)
+    RETURNING x.*;
+END
+$$;
+COMMENT ON FUNCTION l2i_lead_erase(uuid, text, text, uuid) IS
+    'Erases a number from an account (a consumer''s deletion request) except its suppression; records lead_erasures.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The hook for whole-month partitions: may the partition of p_table holding rows up to p_upper (exclusive) be
+-- dropped instead of deleted row by row? The partitions branch lists the partitions and their bounds; `l2i
+-- retention apply` would drop those for which this says true before the row-wise passes (l2i/retention.py).
+-- lead_events: when every account's retention is past p_upper (their events go with the anonymized leads anyway).
+-- call_attempts: when every account's retention and the consent hold are past it. leads: never (stats read the
+-- anonymized rows; a roll-up table that stats.sql read would be needed first).
+CREATE FUNCTION l2i_retention_droppable(p_table text, p_upper timestamptz) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT CASE p_table
+               WHEN 'lead_events' THEN
+                   p_upper <= now() - make_interval(days => (SELECT coalesce(max(a.retention_days), 36525)
+                                                             FROM accounts AS a))
+               WHEN 'call_attempts' THEN
+                   p_upper <= least(now() - l2i_consent_hold(),
+                                    now() - make_interval(days => (SELECT coalesce(max(a.retention_days), 36525)
+                                                                   FROM accounts AS a)))
+               ELSE false
+           END
+$$;
+COMMENT ON FUNCTION l2i_retention_droppable(text, timestamptz) IS
+    'True when a whole partition of lead_events or call_attempts ending at p_upper is past every account''s '
+    'retention (and, for call attempts, the consent hold): drop it instead of deleting its rows. leads: never.';
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- The database's analyst role (0010): the erasure records (no numbers). Not consent_evidence: legal evidence with
+-- numbers, read by operators when a claim comes.
+DO $$
+BEGIN
+    EXECUTE format('GRANT SELECT ON lead_erasures TO %I', l2i_analyst_role());
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
+-- Month partitions of leads (0014): made ahead, listed and dropped by these functions.
 -- The partition of leads for the UTC month of p_month (leads_YYYY_MM), made if missing; true if made now.
 -- Rows leads_default holds for that month move into it (a partition cannot be made over them otherwise).
 CREATE FUNCTION l2i_partition_create(p_month timestamptz) RETURNS boolean
@@ -2432,7 +2838,7 @@ COMMENT ON FUNCTION l2i_partition_drop(text, timestamptz) IS
     'Detaches and drops a month partition of leads wholly before p_before (its referencing rows must be gone first).';
 
 -- ---------------------------------------------------------------------------------------------------------------
--- lead_created_at of the rows pointing at a lead (0012).
+-- lead_created_at of the rows pointing at a lead (0014).
 COMMENT ON COLUMN dial_queue.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
 COMMENT ON COLUMN lead_events.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';
 COMMENT ON COLUMN transfers.lead_created_at IS 'The lead''s created_at: finds its row in one partition of leads.';

@@ -466,7 +466,7 @@ def test_the_migration_gives_accounts_with_leads_a_default_campaign_and_changes_
                                 "RETURNING id", (busy,)).fetchone()[0]
             conn.execute("INSERT INTO dial_queue (lead_id, account_id, phone, states, zones, not_before) "
                          "VALUES (%s, %s, '+14045550100', '{GA}', '{America/New_York}', now())", (lead, busy))
-        assert migrate(url)[:1] == ["0011_campaigns.sql"]  # and the later migrations
+        assert migrate(url)[0] == "0011_campaigns.sql"  # and any later migration
         with psycopg.connect(url, autocommit=True) as conn:
             campaigns = conn.execute("SELECT account_id, code, is_default, max_attempts, retry_backoff_s, "
                                      "required_fields, states, hours_start, daily_cap FROM campaigns").fetchall()

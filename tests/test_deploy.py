@@ -15,7 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "deploy" / "systemd"
-UNITS = ("l2i.service", "l2i-migrate.service", "l2i-reap.service", "l2i-reap.timer")
+UNITS = ("l2i.service", "l2i-migrate.service", "l2i-reap.service", "l2i-reap.timer", "l2i-retention.service",
+         "l2i-retention.timer")
 BIN = Path(sys.executable).parent
 
 
@@ -42,6 +43,7 @@ def test_the_units_run_the_installed_commands():
     assert "EnvironmentFile=/etc/l2i/l2i.env" in service and "Requires=l2i-migrate.service" in service
     assert "ExecStart=/opt/l2i/venv/bin/l2i migrate\n" in (SYSTEMD / "l2i-migrate.service").read_text()
     assert "ExecStart=/opt/l2i/venv/bin/l2i dial reap\n" in (SYSTEMD / "l2i-reap.service").read_text()
+    assert "ExecStart=/opt/l2i/venv/bin/l2i retention apply\n" in (SYSTEMD / "l2i-retention.service").read_text()
 
 
 def test_systemd_accepts_the_units(tmp_path):

@@ -215,15 +215,15 @@ def test_a_database_failure_part_way_is_resumed_without_deciding_a_row_twice(cli
     back, and the next claim resumes after the first batch. Every row ends decided exactly once, and the answer
     is a 200 only once all of them are (never a 200 with an error inside)."""
     account_id, key = accounts.with_key()
-    real_submit, calls = csv_import.intake.submit, []
+    real_send, calls = csv_import.intake.send, []
 
-    def failing_submit(conn, **kwargs):
+    def failing_send(conn, params):  # each row's lead_intake, sent in its batch's pipeline
         calls.append(1)
         if len(calls) == csv_import.BATCH_ROWS + 10:
             raise psycopg.OperationalError("server closed the connection unexpectedly")
-        return real_submit(conn, **kwargs)
+        return real_send(conn, params)
 
-    monkeypatch.setattr(csv_import.intake, "submit", failing_submit)
+    monkeypatch.setattr(csv_import.intake, "send", failing_send)
     body = "phone\n" + "".join(f"{phone(n)}\n" for n in range(csv_import.BATCH_ROWS * 2))
     answer = imported(client, key, body)
     assert "error" not in answer and answer["totals"]["ineligible"] == csv_import.BATCH_ROWS * 2

@@ -1,4 +1,4 @@
-"""leads partitioned by month (0012): partitions made ahead, rows of any time stored, the 30-day dedupe across a
+"""leads partitioned by month (0014): partitions made ahead, rows of any time stored, the 30-day dedupe across a
 month boundary under parallel posts, claims and GET across partitions, the partition helpers, and the migration
 of a populated unpartitioned leads."""
 

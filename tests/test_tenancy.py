@@ -25,6 +25,8 @@ UNPINNED = {
              "it learns the account from the claim and could pass it (import_claim picks jobs across accounts, "
              "under limits counted over all of them)"
        for name in ("import_renew", "import_record", "import_finish", "import_fail", "import_release")},
+    "retention_accounts": "the retention cron (l2i retention apply) lists every account with its cut-offs, then "
+                          "works on each one alone with pinned queries (on Citus: a read of the accounts table)",
     "dial_reap": "the cron reaper (l2i dial reap) runs over every account when account_id is NULL; the service "
                  "always passes one (on Citus a NULL account is a multi-shard UPDATE, run shard by shard)",
 }

@@ -298,7 +298,8 @@ SELECT id AS lead_id, status, closed_at FROM moved;
 -- name: lead_requeue :one
 -- Puts a lead at the end of its account's queue: behind every lead that is due now, at its own priority, and
 -- never before its next legal call time. A waiting lead moves; an unreached or expired lead comes back
--- (attempts start again from 0 and it no longer expires). Calling windows come from the intake's gates.
+-- (attempts start again from 0 and it no longer expires). Calling windows come from the intake's gates. An
+-- anonymized lead (retention, erasure: no number) is never queued again.
 WITH clock AS (
     SELECT coalesce(%(now)s::timestamptz, now()) AS now
 ), lead AS (
@@ -314,7 +315,7 @@ WITH clock AS (
     LEFT JOIN dial_queue AS q ON q.lead_id = l.id
     CROSS JOIN clock
     WHERE l.id = %(lead_id)s AND l.account_id = %(account_id)s
-      AND l.status IN ('new', 'unreached', 'expired')
+      AND l.status IN ('new', 'unreached', 'expired') AND l.anonymized_at IS NULL
       AND cardinality(coalesce(q.zones, ARRAY(SELECT jsonb_array_elements_text(l.gates -> 'calling_window' -> 'zones')))) > 0
     FOR UPDATE OF l
 ), placed AS (

@@ -296,6 +296,179 @@ COMMENT ON FUNCTION l2i_lead_dedupe(uuid, text) IS
     'The 30-day dedupe of one intake: the open lead it duplicates (bumped; created false) or the new lead''s id and created_at (created true).';
 
 -- ---------------------------------------------------------------------------------------------------------------
+-- Intake (0012's l2i_lead_intake) dedupes with l2i_lead_dedupe instead of ON CONFLICT on leads_dedupe_key, and
+-- gives the new lead the id and created_at it chose; its queue row carries lead_created_at.
+CREATE OR REPLACE FUNCTION l2i_lead_intake(
+    p_account_id uuid, p_api_key_id uuid, p_source_id uuid, p_phone text, p_now timestamptz,
+    p_states text[], p_area_zones text[], p_reasons text[], p_campaign text, p_default_campaign_id uuid,
+    p_present text[], p_priority integer, p_expires_in integer, p_gates jsonb,
+    p_source text, p_first_name text, p_last_name text, p_email text, p_state text, p_zip text, p_city text,
+    p_address1 text, p_address2 text, p_external_id text, p_consent jsonb, p_sub_id text, p_utm_source text,
+    p_utm_medium text, p_utm_campaign text, p_utm_term text, p_utm_content text, p_referrer text,
+    p_landing_page text, p_custom jsonb, p_extra jsonb,
+    OUT id uuid, OUT status text, OUT reasons text[], OUT created boolean,
+    OUT not_before timestamptz, OUT refused text, OUT missing text[], OUT campaign text)
+LANGUAGE plpgsql
+SET plan_cache_mode = force_generic_plan
+AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := coalesce(p_now, now());
+    cg record;
+    v_zones text[];
+    v_suppressed boolean;
+    v_dnc_connected boolean;
+    v_dnc_listed boolean;
+    v_held text[];
+    v_priority smallint;
+    v_expires_at timestamptz;
+    v_campaign_id uuid;
+    dk record;
+BEGIN
+    SELECT * INTO cg FROM l2i_campaign_gate(p_account_id, p_campaign, p_default_campaign_id, p_present,
+                                            p_states[1]);
+    IF cg.refused IS NOT NULL THEN
+        refused := cg.refused;
+        missing := cg.missing;
+        RETURN;
+    END IF;
+
+    v_zones := l2i_lead_zones(p_states, p_area_zones);
+    v_suppressed := EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone);
+    SELECT a.dnc_connected INTO v_dnc_connected FROM accounts AS a WHERE a.id = p_account_id;
+    v_dnc_listed := CASE WHEN v_dnc_connected THEN l2i_dnc_listed(p_phone, v_now) ELSE false END;
+    IF cardinality(v_zones) > 0 THEN
+        not_before := l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, v_zones, p_states,
+                                                  l2i_attempt_free_at(p_account_id, p_phone, p_states, v_now));
+    END IF;
+    v_held := CASE WHEN v_suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
+              || CASE WHEN v_dnc_listed THEN ARRAY['dnc']
+                      WHEN v_dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
+              || p_reasons
+              || CASE WHEN cardinality(v_zones) > 0 AND not_before IS NULL
+                      THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END
+              || cg.reasons;
+    IF cardinality(v_held) = 0 AND cg.daily_cap IS NOT NULL
+       AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, p_account_id, p_phone, now()) THEN
+        v_held := ARRAY['campaign_cap'];
+    END IF;
+
+    -- The 30-day dedupe, on the number's row of lead_dedupe_keys: the open lead it duplicates (bumped), or the new
+    -- lead's id and created_at (l2i_lead_dedupe).
+    SELECT * INTO dk FROM l2i_lead_dedupe(p_account_id, p_phone);
+    IF NOT dk.created THEN
+        id := dk.id;
+        status := dk.status;
+        reasons := dk.reasons;
+        created := false;
+        campaign := CASE WHEN dk.campaign_id IS NOT DISTINCT FROM cg.id THEN cg.code
+                         ELSE (SELECT k.code FROM campaigns AS k WHERE k.id = dk.campaign_id) END;
+        RETURN;
+    END IF;
+
+    INSERT INTO leads AS l (
+        id, created_at, account_id, api_key_id, source_id, phone, status, reasons,
+        source, first_name, last_name, email, state, zip, city, address1, address2, external_id, consent,
+        sub_id, utm_source, utm_medium, utm_campaign, utm_term, utm_content, referrer, landing_page,
+        custom, extra, gates, priority, expires_at, campaign_id, cost_cents)
+    VALUES (
+        dk.id, dk.created_at, p_account_id, p_api_key_id, p_source_id, p_phone,
+        CASE WHEN cardinality(v_held) = 0 THEN 'new' ELSE 'ineligible' END, v_held,
+        p_source, p_first_name, p_last_name, p_email, p_state, p_zip, p_city, p_address1, p_address2,
+        p_external_id, p_consent, p_sub_id, p_utm_source, p_utm_medium, p_utm_campaign, p_utm_term, p_utm_content,
+        p_referrer, p_landing_page, p_custom, p_extra,
+        p_gates || jsonb_build_object(
+            'suppression', jsonb_build_object('suppressed', v_suppressed),
+            'dnc', jsonb_build_object('checked', v_dnc_connected, 'listed', v_dnc_listed),
+            'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
+            'calling_window', jsonb_build_object('zones', v_zones, 'states', p_states,
+                                                 'rules', l2i_rules_used(p_states, v_now),
+                                                 'not_before', not_before),
+            'campaign', cg.gate),
+        p_priority, now() + make_interval(secs => p_expires_in), cg.id, cg.cost_cents)
+    RETURNING l.id, l.status, l.reasons, true, l.priority, l.expires_at, l.campaign_id
+    INTO id, status, reasons, created, v_priority, v_expires_at, v_campaign_id;
+
+    IF status = 'new' THEN
+        INSERT INTO dial_queue (lead_id, lead_created_at, account_id, phone, states, zones, not_before, priority,
+                                expires_at, campaign_id, campaign_priority)
+        VALUES (id, dk.created_at, p_account_id, p_phone, p_states, v_zones, not_before, v_priority, v_expires_at,
+                cg.id, coalesce(cg.priority, 0));
+    END IF;
+    campaign := cg.code;
+END
+$$;
+
+-- Retention (0013's l2i_leads_anonymize) also takes the anonymized leads' dedupe keys (they hold the number).
+CREATE OR REPLACE FUNCTION l2i_leads_anonymize(p_account_id uuid, p_ids uuid[], p_before timestamptz, p_evidence boolean)
+RETURNS TABLE (leads integer, events integer, queue integer, evidence integer, transfers integer, postbacks integer)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_now timestamptz := now();
+    v_hold timestamptz := now() - l2i_consent_hold();
+    v_ids uuid[];
+    v_leads integer;
+    v_events integer;
+    v_queue integer;
+    v_evidence integer := 0;
+    v_transfers integer;
+    v_postbacks integer;
+BEGIN
+    -- Locks in the order the dialer's statements take them (dial_claim, dial_outcome, lead_remove: the queue row,
+    -- then the lead), so that a claim and this never wait for each other in a circle; a claim skips a queue row
+    -- locked here (SKIP LOCKED).
+    PERFORM 1 FROM dial_queue AS q
+    WHERE q.account_id = p_account_id AND q.lead_id = ANY(p_ids)
+    ORDER BY q.lead_id
+    FOR UPDATE;
+    SELECT coalesce(array_agg(l.id), '{}') INTO v_ids
+    FROM (SELECT l.id FROM leads AS l
+          WHERE l.account_id = p_account_id AND l.id = ANY(p_ids) AND l.created_at < p_before
+            AND l.anonymized_at IS NULL
+          ORDER BY l.id
+          FOR NO KEY UPDATE) AS l;
+    IF p_evidence THEN
+        INSERT INTO consent_evidence (lead_id, account_id, phone, consent, lead_created_at)
+        SELECT l.id, l.account_id, l.phone, l.consent, l.created_at
+        FROM leads AS l
+        WHERE l.account_id = p_account_id AND l.id = ANY(v_ids) AND l.created_at < p_before
+          AND l.consent IS NOT NULL
+          AND (l.created_at >= v_hold
+               OR EXISTS (SELECT 1 FROM call_attempts AS a
+                          WHERE a.account_id = l.account_id AND a.phone = l.phone AND a.claimed_at >= v_hold))
+        ON CONFLICT ON CONSTRAINT consent_evidence_pkey DO NOTHING;
+        GET DIAGNOSTICS v_evidence = ROW_COUNT;
+    END IF;
+    -- Postbacks before transfers: the order l2i_postback_record locks them in.
+    UPDATE postbacks AS p SET caller_id = NULL, fields = '{}', updated_at = v_now
+    FROM transfers AS t
+    WHERE p.account_id = p_account_id AND t.account_id = p_account_id AND t.lead_id = ANY(v_ids)
+      AND p.transfer_id = t.id;
+    GET DIAGNOSTICS v_postbacks = ROW_COUNT;
+    UPDATE transfers AS t SET caller_id = NULL
+    WHERE t.account_id = p_account_id AND t.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_transfers = ROW_COUNT;
+    DELETE FROM dial_queue AS q WHERE q.account_id = p_account_id AND q.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_queue = ROW_COUNT;
+    DELETE FROM lead_events AS e WHERE e.account_id = p_account_id AND e.lead_id = ANY(v_ids);
+    GET DIAGNOSTICS v_events = ROW_COUNT;
+    -- The number's dedupe key, when it names one of these leads (0014): the number goes, and the next post of it
+    -- is a new lead.
+    DELETE FROM lead_dedupe_keys AS k WHERE k.account_id = p_account_id AND k.lead_id = ANY(v_ids);
+    UPDATE leads AS l
+    SET phone = NULL, first_name = NULL, last_name = NULL, email = NULL, zip = NULL, city = NULL, address1 = NULL,
+        address2 = NULL, external_id = NULL, consent = NULL, referrer = NULL, landing_page = NULL, utm_term = NULL,
+        utm_content = NULL, custom = '{}', extra = '{}', gates = l.gates #- '{phone,e164}', dedupe_open = false,
+        status = CASE WHEN l.status IN ('new', 'dialing') THEN 'expired' ELSE l.status END,
+        closed_at = CASE WHEN l.status IN ('new', 'dialing') THEN v_now ELSE l.closed_at END, anonymized_at = v_now,
+        updated_at = v_now
+    WHERE l.account_id = p_account_id AND l.id = ANY(v_ids) AND l.created_at < p_before;
+    GET DIAGNOSTICS v_leads = ROW_COUNT;
+    RETURN QUERY SELECT v_leads, v_events, v_queue, v_evidence, v_transfers, v_postbacks;
+END
+$$;
+
+-- ---------------------------------------------------------------------------------------------------------------
 -- The analyst views, as 0009/0011 made them, and the analyst role's grants (0010).
 CREATE VIEW analytics_funnel_daily AS
 SELECT l.account_id,
