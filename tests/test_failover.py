@@ -28,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
 import pytest
 from psycopg.conninfo import make_conninfo
 
@@ -112,7 +113,8 @@ def test_analyst_views_run_on_the_hot_standby(formation):
                         " payout_cents) VALUES (%s, %s, '+18005550000', '+15551230777', now(), 'Acme', 4200)",
                         (lead_id, account_id))
         primary.execute("DROP ROLE IF EXISTS standby_alice")
-        primary.execute("CREATE ROLE standby_alice LOGIN IN ROLE l2i_analyst")
+        analyst = primary.execute("SELECT l2i_analyst_role()").fetchone()[0]  # l2i_<database>_analyst (0010)
+        primary.execute(sql.SQL("CREATE ROLE standby_alice LOGIN IN ROLE {}").format(sql.Identifier(analyst)))
     standby_url = formation.run("standby-url")
     wait_replayed(formation, standby_url)
     with formation.connect(make_conninfo(standby_url, user="standby_alice")) as alice:
