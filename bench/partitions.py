@@ -47,13 +47,12 @@ MONTHS = 24
 
 class PlainDatabase(Database):
     """A scratch database built from the migrations before 0014_partitions (leads is one table), served by the
-    code from before them too: the tree of `git merge-base HEAD main`, exported to a temporary folder."""
+    code from before them too: the tree of plain_revision(), exported to a temporary folder."""
 
     def __enter__(self):
         self.folder = tempfile.TemporaryDirectory(prefix="l2i-plain-")
         self.root = Path(self.folder.name)
-        base = subprocess.run(["git", "-C", str(ROOT), "merge-base", "HEAD", "main"], capture_output=True,
-                              text=True, check=True).stdout.strip()
+        base = plain_revision()
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", base], capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(self.root)], input=archive, check=True)
         self.base = base
@@ -65,6 +64,21 @@ class PlainDatabase(Database):
     def __exit__(self, *exc):
         super().__exit__(*exc)
         self.folder.cleanup()
+
+
+def plain_revision() -> str:
+    """The newest commit of this checkout's history whose leads is one table (its sql/schema.sql has no
+    leads_default): main just before the partitions, wherever this runs. L2I_PLAIN_REV names another."""
+    if os.environ.get("L2I_PLAIN_REV"):
+        return os.environ["L2I_PLAIN_REV"]
+    commits = subprocess.run(["git", "-C", str(ROOT), "rev-list", "--date-order", "HEAD"], capture_output=True,
+                             text=True, check=True).stdout.split()
+    for commit in commits:
+        schema = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:sql/schema.sql"], capture_output=True,
+                                text=True)
+        if schema.returncode == 0 and "leads_default" not in schema.stdout:
+            return commit
+    raise RuntimeError("no commit with an unpartitioned leads in this history")
 
 
 def partitioned(conn) -> bool:
