@@ -232,10 +232,11 @@ def test_the_migration_partitions_a_populated_leads(tmp_path):
         drop_database(name)
 
 
-def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog):
+@pytest.mark.parametrize("table", ["leads", "lead_events"])
+def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog, table):
     assert "partitions" not in client.simulate_get("/readyz").json
-    name = db.execute("SELECT 'leads_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')"
-                      ).fetchone()[0]
+    name = db.execute("SELECT %s || '_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')",
+                      (table,)).fetchone()[0]
     db.execute(f"ALTER TABLE {name} RENAME TO {name}_away")
     try:
         response = client.simulate_get("/readyz")
