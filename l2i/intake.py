@@ -1,9 +1,9 @@
-"""The intake pipeline: what happens to one validated lead, inside one SQL statement.
+"""The intake pipeline: what happens to one validated lead, in one call to the database.
 
 Before the database: consent evidence (fail closed) and whether the number is a US one. In the database, in
-one transaction (sql/queries/leads.sql, lead_intake): the campaign and its checks, suppression, the 30-day
-dedupe, the calling window (of the address state and the area code's state, within the campaign's hours), the
-attempt caps, the campaign's daily cap and the dial queue.
+one transaction (sql/queries/leads.sql, lead_intake, which calls l2i_lead_intake): the campaign and its checks,
+suppression, the 30-day dedupe, the calling window (of the address state and the area code's state, within the
+campaign's hours), the attempt caps, the campaign's daily cap and the dial queue.
 """
 
 from __future__ import annotations

@@ -61,8 +61,8 @@ def parse(source: str) -> dict[str, Query]:
             raise ValueError(f"query {name!r} is defined twice")
         # The text sent to PostgreSQL leaves the description, comments and indentation out (the description is in
         # doc): shorter on the wire, and psycopg caches the conversion of a query only up to 4096 characters
-        # (lead_intake as written is longer; converting it on every call cost about 0.1 ms per intake, measured
-        # by bench/).
+        # (converting the former single-statement lead_intake on every call cost about 0.1 ms per intake,
+        # measured by bench/; tests/test_sql_loader.py keeps the hot queries under the limit).
         text = _compact(body.splitlines()[len(doc_lines):])
         queries[name] = Query(name, header["card"], " ".join(doc_lines), text)
     return queries
