@@ -332,11 +332,13 @@ def main(argv: list[str] | None = None) -> int:
     srr = srt.add_parser("retry", help="fetch platform leads still waiting (Facebook Lead Ads when the Graph API "
                                        "was down)")
     srr.add_argument("source_id", nargs="?", default=None)
-    part = commands.add_parser("partitions", help="the month partitions of leads").add_subparsers(
+    part = commands.add_parser("partitions", help="the month partitions of leads and lead_events").add_subparsers(
         dest="action", required=True)
-    pe = part.add_parser("ensure", help="make the month partitions of leads ahead of time (cron-able: daily)")
+    pe = part.add_parser("ensure", help="make the month partitions of leads and lead_events ahead of time "
+                                        "(cron-able: daily)")
     pe.add_argument("--months-ahead", type=int, default=3, help="months after this one to make (default 3)")
-    pls = part.add_parser("list", help="the partitions of leads, oldest first, with their bounds and rows")
+    pls = part.add_parser("list", help="the partitions of leads and lead_events, oldest first, with their bounds "
+                                       "and rows")
     pls.add_argument("--before", default=None, help="mark the partitions whose whole month is before this time")
     idem = commands.add_parser("idempotency", help="Idempotency-Keys").add_subparsers(dest="action", required=True)
     idem.add_parser("sweep", help="forget keys older than 24 hours (cron-able)")
@@ -607,8 +609,8 @@ def _partitions(args, url: str) -> int:
     if not 0 <= args.months_ahead <= 120:
         print("--months-ahead must be between 0 and 120", file=sys.stderr)
         return 2
-    # Making a partition locks leads briefly; behind a long query it would queue every intake behind it. Give up
-    # after 5 s instead (the months ahead leave days to try again), with lock_timeout's error.
+    # Making a partition locks leads (or lead_events) briefly; behind a long query it would queue every intake
+    # behind it. Give up after 5 s instead (the months ahead leave days to try again), with lock_timeout's error.
     with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
         conn.execute("SET lock_timeout = '5s'")
         rows = conn.execute(admin_script("partitions_ensure"), {"months_ahead": args.months_ahead}).fetchall()

@@ -271,7 +271,9 @@ COMMENT ON COLUMN dial_queue.lease_id IS 'While dialing: the claim_id handed to 
 COMMENT ON COLUMN dial_queue.states IS
     'Every state whose calling rules apply to the lead (its address state and its area code''s state).';
 
--- Event history: every move of a lead after intake, with its time (GET /v1/leads/{id} shows it).
+-- Event history: every move of a lead after intake, with its time (GET /v1/leads/{id} shows it). Partitioned by
+-- UTC month of at (0015): lead_events_YYYY_MM, made with leads' months by l2i_partitions_ensure, and
+-- lead_events_default for any row no month covers.
 CREATE TABLE lead_events (
     id           bigint      GENERATED ALWAYS AS IDENTITY,
     lead_id      uuid        NOT NULL,
@@ -283,14 +285,18 @@ CREATE TABLE lead_events (
     api_key_id   uuid,
     detail       jsonb       NOT NULL DEFAULT '{}',
     lead_created_at timestamptz NOT NULL,
-    CONSTRAINT lead_events_pkey PRIMARY KEY (id),
+    CONSTRAINT lead_events_pkey PRIMARY KEY (id, at),
     CONSTRAINT lead_events_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
         ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT lead_events_type_check CHECK (type IN (
         'claimed', 'lease_expired', 'no_answer', 'busy', 'voicemail', 'not_interested', 'not_qualified',
         'wrong_number', 'qualified', 'transferred', 'opted_out', 'removed', 'requeued', 'expired', 'suppressed',
         'dnc', 'consent_expired', 'deferred', 'released'))
-);
+) PARTITION BY RANGE (at);
+CREATE TABLE lead_events_default PARTITION OF lead_events DEFAULT;
+COMMENT ON TABLE lead_events_default IS
+    'Lead events no month partition covers (l2i partitions ensure makes the months ahead); normally empty.';
+-- GET /v1/leads/{id}: a lead's events in order, probed in each partition.
 CREATE INDEX lead_events_lead_idx ON lead_events (lead_id, id);
 COMMENT ON TABLE lead_events IS 'What happened to each lead after intake: claims, outcomes, holds, removal, requeues.';
 COMMENT ON COLUMN lead_events.type IS 'The outcome reported, or claimed, lease_expired, removed, requeued, expired, '
@@ -2730,58 +2736,85 @@ END
 $$;
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Month partitions of leads (0014): made ahead, listed and dropped by these functions.
--- The partition of leads for the UTC month of p_month (leads_YYYY_MM), made if missing; true if made now.
--- Rows leads_default holds for that month move into it (a partition cannot be made over them otherwise).
-CREATE FUNCTION l2i_partition_create(p_month timestamptz) RETURNS boolean
+-- Month partitions of leads (0014) and lead_events (0015): made ahead, listed and dropped by these functions.
+-- The partition of p_table (leads: by created_at; lead_events: by at) for the UTC month of p_month
+-- (<table>_YYYY_MM), made if missing; true if made now. Rows <table>_default holds for that month move into it
+-- (a partition cannot be made over them otherwise).
+CREATE FUNCTION l2i_partition_create(p_table text, p_month timestamptz) RETURNS boolean
 LANGUAGE plpgsql AS $$
 DECLARE
+    v_key text := CASE p_table WHEN 'leads' THEN 'created_at' WHEN 'lead_events' THEN 'at' END;
+    v_default text := p_table || '_default';
     v_from timestamptz := date_trunc('month', p_month AT TIME ZONE 'UTC') AT TIME ZONE 'UTC';
     v_to timestamptz := (date_trunc('month', p_month AT TIME ZONE 'UTC') + interval '1 month') AT TIME ZONE 'UTC';
-    v_name text := 'leads_' || to_char(p_month AT TIME ZONE 'UTC', 'YYYY_MM');
+    v_name text := p_table || '_' || to_char(p_month AT TIME ZONE 'UTC', 'YYYY_MM');
     v_moving boolean;
 BEGIN
+    IF v_key IS NULL THEN
+        RAISE EXCEPTION '% is not a table partitioned by month (leads, lead_events)', p_table
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF to_regclass(v_name) IS NOT NULL THEN
         RETURN false;
     END IF;
-    -- Made detached, then attached: rows of the month in leads_default are moved in between (their foreign keys
-    -- from dial_queue and the others are kept: the rows keep their keys, and the whole runs in one transaction).
-    -- Taking the lock first keeps intake out of leads_default while the rows move.
-    LOCK TABLE leads_default IN SHARE ROW EXCLUSIVE MODE;
-    v_moving := EXISTS (SELECT 1 FROM leads_default WHERE created_at >= v_from AND created_at < v_to);
+    -- Made detached, then attached: rows of the month in the default partition are moved in between (the whole
+    -- runs in one transaction). Taking the lock first keeps inserts out of the default partition while they move.
+    EXECUTE format('LOCK TABLE %I IN SHARE ROW EXCLUSIVE MODE', v_default);
+    EXECUTE format('SELECT EXISTS (SELECT 1 FROM %I WHERE %I >= $1 AND %I < $2)', v_default, v_key, v_key)
+        INTO v_moving USING v_from, v_to;
     IF NOT v_moving THEN
-        EXECUTE format('CREATE TABLE %I PARTITION OF leads FOR VALUES FROM (%L) TO (%L)',
-                       v_name, v_from, v_to);
+        EXECUTE format('CREATE TABLE %I PARTITION OF %I FOR VALUES FROM (%L) TO (%L)',
+                       v_name, p_table, v_from, v_to);
         RETURN true;
     END IF;
-    -- With rows to move: the foreign keys to leads are checked against leads as a whole, so the rows are copied
-    -- into the new table and deleted from leads_default with the referencing tables' triggers off for this
-    -- transaction only (session_replication_role needs a superuser: without one, the month stays in
-    -- leads_default and a warning says so).
-    IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+    -- Rows of leads are pointed at (dial_queue, lead_events and the others): the foreign keys are checked
+    -- against leads as a whole, and deleting them from leads_default would cascade, so they are copied and
+    -- deleted with the referencing tables' triggers off for this transaction only (session_replication_role
+    -- needs a superuser: without one, the month stays in leads_default and a warning says so). Nothing points at
+    -- rows of lead_events: they just move (the attach checks their foreign key to leads).
+    IF p_table = 'leads' AND NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
         RAISE WARNING 'l2i: leads_default holds leads of %: partition % not made (a superuser can make it: '
             'l2i partitions ensure)', to_char(v_from AT TIME ZONE 'UTC', 'YYYY-MM'), v_name;
         RETURN false;
     END IF;
-    EXECUTE format('CREATE TABLE %I (LIKE leads INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name);
-    SET LOCAL session_replication_role = replica;
-    EXECUTE format('WITH moved AS (DELETE FROM leads_default WHERE created_at >= %L AND created_at < %L RETURNING *) '
-                   'INSERT INTO %I SELECT * FROM moved', v_from, v_to, v_name);
-    SET LOCAL session_replication_role = origin;
-    EXECUTE format('ALTER TABLE leads ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', v_name, v_from, v_to);
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS INCLUDING CONSTRAINTS)', v_name, p_table);
+    IF p_table = 'leads' THEN
+        SET LOCAL session_replication_role = replica;
+    END IF;
+    EXECUTE format('WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) '
+                   'INSERT INTO %I SELECT * FROM moved', v_default, v_key, v_from, v_key, v_to, v_name);
+    IF p_table = 'leads' THEN
+        SET LOCAL session_replication_role = origin;
+    END IF;
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', p_table, v_name, v_from, v_to);
     RETURN true;
 END
 $$;
-COMMENT ON FUNCTION l2i_partition_create(timestamptz) IS
-    'Makes leads_YYYY_MM for the UTC month of p_month if missing (moving that month''s rows out of leads_default); true if made.';
+COMMENT ON FUNCTION l2i_partition_create(text, timestamptz) IS
+    'Makes <p_table>_YYYY_MM (leads or lead_events) for the UTC month of p_month if missing (moving that month''s rows out of the default partition); true if made.';
 
--- The month partitions from the month of p_at to p_months_ahead months after it, made if missing. Returns each
--- month's partition with whether it was made now. `l2i partitions ensure` runs it (daily: l2i-partitions.timer).
+-- 0014's signature: the month's partitions of both tables; true if either was made now.
+CREATE FUNCTION l2i_partition_create(p_month timestamptz) RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_leads boolean := l2i_partition_create('leads', p_month);
+    v_events boolean := l2i_partition_create('lead_events', p_month);
+BEGIN
+    RETURN v_leads OR v_events;
+END
+$$;
+COMMENT ON FUNCTION l2i_partition_create(timestamptz) IS
+    'Makes leads_YYYY_MM and lead_events_YYYY_MM for the UTC month of p_month where missing (moving that month''s rows out of the default partitions); true if either was made.';
+
+-- The month partitions of both tables from the month of p_at to p_months_ahead months after it, made if missing.
+-- Returns each partition (leads_YYYY_MM, then lead_events_YYYY_MM, month by month) with whether it was made now.
+-- `l2i partitions ensure` runs it (daily: l2i-partitions.timer).
 CREATE FUNCTION l2i_partitions_ensure(p_months_ahead integer DEFAULT 3, p_at timestamptz DEFAULT now())
 RETURNS TABLE (partition_name text, made boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_month timestamptz;
+    v_table text;
 BEGIN
     IF p_months_ahead IS NULL OR p_months_ahead < 0 OR p_months_ahead > 120 THEN
         RAISE EXCEPTION 'months ahead must be between 0 and 120, not %', p_months_ahead
@@ -2789,22 +2822,25 @@ BEGIN
     END IF;
     FOR i IN 0 .. p_months_ahead LOOP
         v_month := p_at + make_interval(months => i);
-        partition_name := 'leads_' || to_char(v_month AT TIME ZONE 'UTC', 'YYYY_MM');
-        made := l2i_partition_create(v_month);
-        RETURN NEXT;
+        FOREACH v_table IN ARRAY ARRAY['leads', 'lead_events'] LOOP
+            partition_name := v_table || '_' || to_char(v_month AT TIME ZONE 'UTC', 'YYYY_MM');
+            made := l2i_partition_create(v_table, v_month);
+            RETURN NEXT;
+        END LOOP;
     END LOOP;
 END
 $$;
 COMMENT ON FUNCTION l2i_partitions_ensure(integer, timestamptz) IS
-    'Makes the month partitions of leads from the month of p_at to p_months_ahead months after it (UTC); returns each with made.';
+    'Makes the month partitions of leads and lead_events from the month of p_at to p_months_ahead months after it (UTC); returns each with made.';
 
--- The month partitions of leads, oldest first: bounds (UTC), rows (estimated from statistics), and whether the
--- whole month is before p_before (what a retention policy may drop). leads_default is listed last, with no bounds.
+-- The partitions of leads and lead_events, oldest month first (each month: lead_events_YYYY_MM, leads_YYYY_MM):
+-- bounds (UTC), rows (estimated from statistics), and whether the whole month is before p_before (what a
+-- retention policy may drop). The default partitions come last, with no bounds.
 CREATE FUNCTION l2i_partitions(p_before timestamptz DEFAULT NULL)
 RETURNS TABLE (partition_name text, starts_at timestamptz, ends_at timestamptz, estimated_rows bigint,
                before boolean)
 LANGUAGE sql STABLE AS $$
-    SELECT c.relname::text,
+    SELECT c.relname::text AS partition_name,
            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'FROM \(''([^'']+)''\)'))[1]::timestamptz,
            (regexp_match(pg_get_expr(c.relpartbound, c.oid), 'TO \(''([^'']+)''\)'))[1]::timestamptz AS ends_at,
            greatest(c.reltuples, 0)::bigint,
@@ -2813,29 +2849,33 @@ LANGUAGE sql STABLE AS $$
                    <= p_before
     FROM pg_inherits AS i
     JOIN pg_class AS c ON c.oid = i.inhrelid
-    WHERE i.inhparent = 'leads'::regclass
-    ORDER BY ends_at NULLS LAST
+    WHERE i.inhparent IN ('leads'::regclass, 'lead_events'::regclass)
+    ORDER BY ends_at NULLS LAST, partition_name
 $$;
 COMMENT ON FUNCTION l2i_partitions(timestamptz) IS
-    'The partitions of leads with their UTC bounds, estimated rows and whether the whole month is before p_before.';
+    'The partitions of leads and lead_events with their UTC bounds, estimated rows and whether the whole month is before p_before.';
 
--- Drops one month partition of leads whose whole month is before p_before (a guard against dropping a live
--- month). The rows pointing at its leads (dial_queue, lead_events, transfers, call_attempts, lead_dedupe_keys)
--- must be gone first (deleted or archived by the retention policy): the detach refuses otherwise.
+-- Drops one month partition of leads or lead_events whose whole month is before p_before (a guard against
+-- dropping a live month). For leads, the rows pointing at its leads (dial_queue, lead_events, transfers,
+-- call_attempts, lead_dedupe_keys) must be gone first (deleted or archived by the retention policy): the detach
+-- refuses otherwise. Nothing points at lead_events.
 CREATE FUNCTION l2i_partition_drop(p_partition text, p_before timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM l2i_partitions(p_before) AS p
                    WHERE p.partition_name = p_partition AND p.before) THEN
-        RAISE EXCEPTION '% is not a month partition of leads wholly before %', p_partition, p_before
+        RAISE EXCEPTION '% is not a month partition of leads or lead_events wholly before %', p_partition, p_before
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    EXECUTE format('ALTER TABLE leads DETACH PARTITION %I', p_partition);
+    EXECUTE format('ALTER TABLE %I DETACH PARTITION %I',
+                   (SELECT i.inhparent::regclass::text FROM pg_inherits AS i
+                    WHERE i.inhrelid = format('%I', p_partition)::regclass),
+                   p_partition);
     EXECUTE format('DROP TABLE %I', p_partition);
 END
 $$;
 COMMENT ON FUNCTION l2i_partition_drop(text, timestamptz) IS
-    'Detaches and drops a month partition of leads wholly before p_before (its referencing rows must be gone first).';
+    'Detaches and drops a month partition of leads or lead_events wholly before p_before (for leads, its referencing rows must be gone first).';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- lead_created_at of the rows pointing at a lead (0014).

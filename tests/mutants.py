@@ -31,6 +31,8 @@ class Mutant:
     tests: tuple[str, ...]
 
 
+EVENTS_0015 = "sql/migrations/0015_lead_events_partitions.sql"
+
 MUTANTS = (
     Mutant("claim_without_skip_locked", "the claim waits for (or fails on) a lead another claim holds",
            (("sql/queries/dialing.sql", "    LIMIT %(limit)s\n    FOR UPDATE OF q, l SKIP LOCKED",
@@ -114,6 +116,25 @@ MUTANTS = (
            (("sql/migrations/0010_analyst_per_database.sql",
              "    EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());\n", ""),),
            ("tests/test_analyst.py",)),
+    Mutant("events_default_rows_stay", "making a month fails while the default partition holds its events",
+           ((EVENTS_0015, "    IF NOT v_moving THEN\n", "    IF true THEN\n"),),
+           ("tests/test_partitions.py::test_an_event_of_any_time_is_stored_and_its_month_takes_it_in",)),
+    Mutant("partition_drop_unguarded", "a live month's partition can be dropped",
+           ((EVENTS_0015, "WHERE p.partition_name = p_partition AND p.before) THEN",
+             "WHERE p.partition_name = p_partition) THEN"),),
+           ("tests/test_partitions.py::test_an_event_of_any_time_is_stored_and_its_month_takes_it_in",)),
+    Mutant("ensure_leads_only", "the months ahead of lead_events are not made",
+           ((EVENTS_0015, "FOREACH v_table IN ARRAY ARRAY['leads', 'lead_events'] LOOP",
+             "FOREACH v_table IN ARRAY ARRAY['leads'] LOOP"),),
+           ("tests/test_partitions.py::test_ensure_makes_the_months_ahead_once",)),
+    Mutant("events_without_lead_index", "GET /v1/leads/{id} reads every partition of lead_events whole",
+           ((EVENTS_0015, "CREATE INDEX lead_events_lead_idx ON lead_events (lead_id, id);",
+             "CREATE INDEX lead_events_lead_idx ON lead_events (account_id, id);"),),
+           ("tests/test_partitions.py::test_a_leads_events_are_an_index_lookup_in_each_partition",)),
+    Mutant("events_identity_restarts", "after the upgrade, new events reuse the copied ids",
+           ((EVENTS_0015, "SELECT setval(pg_get_serial_sequence('lead_events', 'id'), coalesce(max(id), 0) + 1, false)",
+             "SELECT setval(pg_get_serial_sequence('lead_events', 'id'), 1, false)"),),
+           ("tests/test_partitions.py::test_the_migration_partitions_a_populated_lead_events",)),
 )
 
 

@@ -15,6 +15,7 @@ import pytest
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
+from l2i import sql
 from l2i.app import create_app
 from l2i.cli import main
 from l2i.migrate import MIGRATIONS_DIR, migrate
@@ -39,19 +40,25 @@ def post(client, key, phone="2125550199", **fields):
 def test_ensure_makes_the_months_ahead_once(database_url, db, capsys):
     assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "14"]) == 0
     printed = capsys.readouterr().out.splitlines()
-    months = db.execute("SELECT to_char(now() AT TIME ZONE 'UTC' + make_interval(months => i), '\"leads_\"YYYY_MM') "
+    months = db.execute("SELECT to_char(now() AT TIME ZONE 'UTC' + make_interval(months => i), 'YYYY_MM') "
                         "FROM generate_series(0, 14) AS i").fetchall()
-    assert [line.split("\t")[0] for line in printed] == [m[0] for m in months]
-    for (name,) in months:
-        bound = db.execute("SELECT pg_get_expr(c.relpartbound, c.oid) FROM pg_class AS c WHERE c.relname = %s",
-                           (name,)).fetchone()
-        year, month = name[6:10], name[11:13]
-        assert bound and bound[0].startswith(f"FOR VALUES FROM ('{year}-{month}-01 00:00:00+00')")
+    # Each month: its partition of leads, then of lead_events (0015), made together.
+    names = [f"{table}_{m}" for (m,) in months for table in ("leads", "lead_events")]
+    assert [line.split("\t")[0] for line in printed] == names
+    for name in names:
+        bound = db.execute("SELECT c.relispartition, pg_get_expr(c.relpartbound, c.oid) FROM pg_class AS c "
+                           "WHERE c.relname = %s", (name,)).fetchone()
+        year, month = name[-7:-3], name[-2:]
+        assert bound and bound[0] and bound[1].startswith(f"FOR VALUES FROM ('{year}-{month}-01 00:00:00+00')")
+        parent = "lead_events" if name.startswith("lead_events_") else "leads"
+        assert db.execute("SELECT inhparent::regclass::text FROM pg_inherits WHERE inhrelid = %s::regclass",
+                          (name,)).fetchone() == (parent,)
     # Again: everything is there already.
     assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "14"]) == 0
     assert {line.split("\t")[1] for line in capsys.readouterr().out.splitlines()} == {"there"}
     assert main(["--database-url", database_url, "partitions", "list"]) == 0
-    assert "leads_default" in capsys.readouterr().out
+    listed = capsys.readouterr().out
+    assert "leads_default" in listed and "lead_events_default" in listed and f"lead_events_{months[14][0]}" in listed
     assert main(["--database-url", database_url, "partitions", "ensure", "--months-ahead", "500"]) == 2
 
 
@@ -225,10 +232,11 @@ def test_the_migration_partitions_a_populated_leads(tmp_path):
         drop_database(name)
 
 
-def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog):
+@pytest.mark.parametrize("table", ["leads", "lead_events"])
+def test_readyz_says_when_next_months_partition_is_missing(client, db, caplog, table):
     assert "partitions" not in client.simulate_get("/readyz").json
-    name = db.execute("SELECT 'leads_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')"
-                      ).fetchone()[0]
+    name = db.execute("SELECT %s || '_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')",
+                      (table,)).fetchone()[0]
     db.execute(f"ALTER TABLE {name} RENAME TO {name}_away")
     try:
         response = client.simulate_get("/readyz")
@@ -265,3 +273,157 @@ def test_posts_waiting_on_the_dedupe_key_replace_an_expired_lead_once(app, accou
     (new,) = {r.json["lead_id"] for r in responses}
     assert new != old
     assert dictdb.execute("SELECT count(*) AS n FROM leads WHERE account_id = %s", (account_id,)).fetchone()["n"] == 2
+
+
+def event_partition_of(db, lead_id) -> list[str]:
+    return [r[0] for r in db.execute("SELECT tableoid::regclass::text FROM lead_events WHERE lead_id = %s ORDER BY id",
+                                     (lead_id,))]
+
+
+def test_events_land_in_the_partition_of_their_month(config, pool, accounts, db):
+    """lead_events is partitioned by its own time (at, 0015), not by its lead's created_at."""
+    account_id, key = accounts.with_key(scopes=("write", "read", "dial"))
+    client = falcon.testing.TestClient(create_app(config, pool, clock=Clock(NOON)))
+    lead = post(client, key, "2125550260").json["lead_id"]
+    # The lead of 14 months ago (its own partition); its event, at the app's clock (NOON, within a week), goes to
+    # that month's partition.
+    db.execute("SELECT l2i_partition_create(now() - interval '14 months')")
+    db.execute("UPDATE leads SET created_at = now() - interval '14 months' WHERE id = %s", (lead,))
+    db.execute("UPDATE dial_queue SET not_before = '2000-01-01Z' WHERE lead_id = %s", (lead,))
+    claimed = client.simulate_post("/v1/dial-queue/claim", json={"limit": 10, "lease_seconds": 60},
+                                   headers=bearer(key)).json["data"]
+    assert [c["lead_id"] for c in claimed] == [lead]
+    assert event_partition_of(db, lead) == [f"lead_events_{NOON:%Y_%m}"]
+    assert partition_of(db, lead) != f"leads_{NOON:%Y_%m}"
+    # An insert that leaves lead_created_at to the trigger (l2i_lead_created_at_fill) is routed by at, too.
+    db.execute("INSERT INTO lead_events (lead_id, account_id, type, at) VALUES (%s, %s, 'requeued', %s)",
+               (lead, account_id, NOON))
+    assert db.execute("SELECT count(*) FROM lead_events AS e JOIN leads AS l ON l.id = e.lead_id "
+                      "AND l.created_at = e.lead_created_at WHERE e.lead_id = %s", (lead,)).fetchone() == (2,)
+    assert [e["type"] for e in client.simulate_get(f"/v1/leads/{lead}", headers=bearer(key)).json["events"]] == \
+        ["claimed", "requeued"]
+
+
+def test_an_event_of_any_time_is_stored_and_its_month_takes_it_in(client, accounts, db):
+    account_id, key = accounts.with_key()
+    lead = post(client, key, "2125550261").json["lead_id"]
+    for at in ("1998-05-20T08:00:00Z", "2198-02-01T00:00:00Z", "1998-05-31T23:59:59.999Z"):
+        db.execute("INSERT INTO lead_events (lead_id, account_id, type, at) VALUES (%s, %s, 'requeued', %s)",
+                   (lead, account_id, at))
+    assert event_partition_of(db, lead) == ["lead_events_default"] * 3
+    try:
+        # Making the month (both tables: 0014's signature) moves its events out of lead_events_default.
+        assert db.execute("SELECT l2i_partition_create('1998-05-02T00:00:00Z')").fetchone() == (True,)
+        assert event_partition_of(db, lead) == ["lead_events_1998_05", "lead_events_default", "lead_events_1998_05"]
+        assert db.execute("SELECT to_regclass('leads_1998_05') IS NOT NULL").fetchone() == (True,)
+        assert db.execute("SELECT l2i_partition_create('lead_events', '2198-02-28T00:00:00Z')").fetchone() == (True,)
+        assert event_partition_of(db, lead) == ["lead_events_1998_05", "lead_events_2198_02", "lead_events_1998_05"]
+        assert db.execute("SELECT to_regclass('leads_2198_02')").fetchone() == (None,)
+        assert db.execute("SELECT l2i_partition_create('lead_events', '2198-02-01T00:00:00Z')").fetchone() == (False,)
+        assert len(client.simulate_get(f"/v1/leads/{lead}", headers=bearer(key)).json["events"]) == 3
+        with pytest.raises(psycopg.errors.InvalidParameterValue):
+            db.execute("SELECT l2i_partition_create('dial_queue', now())")
+        # The drop guard: a month not wholly before the time given, a default partition, another table: refused.
+        for name, before in [(f"lead_events_{datetime.now(timezone.utc):%Y_%m}", "now()"),
+                             ("lead_events_2198_02", "'2198-02-15'"), ("lead_events_default", "'2999-01-01'"),
+                             ("dial_queue", "'2999-01-01'"), ("lead_events_1998_05", "'1998-05-31'")]:
+            with pytest.raises(psycopg.errors.InvalidParameterValue):
+                db.execute(f"SELECT l2i_partition_drop(%s, {before})", (name,))
+        assert db.execute("SELECT before FROM l2i_partitions('1998-06-01') WHERE partition_name = "
+                          "'lead_events_1998_05'").fetchone() == (True,)
+        # Nothing points at events: an old month of them goes whole, with its rows.
+        db.execute("SELECT l2i_partition_drop('lead_events_1998_05', '1998-06-01')")
+        assert event_partition_of(db, lead) == ["lead_events_2198_02"]
+        db.execute("SELECT l2i_partition_drop('leads_1998_05', '1998-06-01')")
+        assert db.execute("SELECT to_regclass('lead_events_1998_05'), to_regclass('leads_1998_05')"
+                          ).fetchone() == (None, None)
+    finally:
+        db.execute("DROP TABLE IF EXISTS lead_events_1998_05, leads_1998_05, lead_events_2198_02")
+
+
+def test_a_leads_events_are_an_index_lookup_in_each_partition(db, accounts):
+    """GET /v1/leads/{id}'s events subquery (lead_get) probes lead_events_lead_idx in every populated partition
+    (lead_events is partitioned by at, the lookup is by lead_id): no partition is read whole."""
+    account_id, _ = accounts.with_key()
+    months = [datetime.now(timezone.utc), *(
+        db.execute("SELECT now() - %s * interval '1 month'", (i,)).fetchone()[0] for i in (1, 2))]
+    for at in months[1:]:
+        db.execute("SELECT l2i_partition_create(%s)", (at,))
+    db.execute("INSERT INTO leads (account_id, phone, status) SELECT %s, '+1646555' || lpad(i::text, 4, '0'), "
+               "'new' FROM generate_series(1, 3000) AS i", (account_id,))
+    db.execute("INSERT INTO lead_events (lead_id, lead_created_at, account_id, type, at) "
+               "SELECT l.id, l.created_at, l.account_id, 'requeued', m.at FROM leads AS l, unnest(%s::timestamptz[]) "
+               "AS m(at) WHERE l.account_id = %s", (months, account_id))
+    populated = [f"lead_events_{at:%Y_%m}" for at in months]
+    for name in populated:
+        db.execute(f"ANALYZE {name}")
+    lead = db.execute("SELECT id FROM leads WHERE account_id = %s LIMIT 1", (account_id,)).fetchone()[0]
+    text = sql.QUERIES["lead_get"].text
+    with db.transaction():
+        db.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + text, {"id": lead, "account_id": account_id}))
+    for name in populated:
+        assert "Index Cond: (lead_id = l.id)" in plan and f"{name}_lead_id_id_idx" in plan, plan
+        assert f"Seq Scan on {name} " not in plan, plan
+
+
+@pytest.mark.parametrize("before_0014", [True, False], ids=["unpartitioned", "leads-partitioned"])
+def test_the_migration_partitions_a_populated_lead_events(tmp_path, before_0014):
+    """From before 0014 (both tables converted) and from 0014 (lead_events converted by 0015)."""
+    before = tmp_path / "before"
+    before.mkdir()
+    for path in sorted(MIGRATIONS_DIR.glob("*.sql")):
+        if int(path.name[:4]) < (14 if before_0014 else 15):
+            shutil.copy(path, before / path.name)
+    name = create_scratch_database("l2i_events_mig")
+    url = make_conninfo(BASE_URL, dbname=name)
+    try:
+        migrate(url, before)
+        ats = ["2024-01-10T00:00:00Z", "2025-06-30T23:59:59Z", "2025-07-01T00:00:00Z", "2199-01-01T00:00:00Z"]
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            account = conn.execute("SELECT l2i_account_create('old') AS id").fetchone()["id"]
+            lead = conn.execute("INSERT INTO leads (account_id, phone, status, created_at) "
+                                "VALUES (%s, '+12125550310', 'new', '2024-01-10Z') RETURNING id",
+                                (account,)).fetchone()["id"]
+            ids = [conn.execute("INSERT INTO lead_events (lead_id, account_id, type, at) "
+                                "VALUES (%s, %s, 'requeued', %s) RETURNING id", (lead, account, at)).fetchone()["id"]
+                   for at in ats]
+        assert [n for n in migrate(url) if n.startswith("0015")]
+        with psycopg.connect(url, autocommit=True, row_factory=dict_row) as conn:
+            assert conn.execute("SELECT relkind FROM pg_class WHERE relname = 'lead_events'").fetchone() == \
+                {"relkind": "p"}
+            rows = conn.execute("SELECT id, tableoid::regclass::text AS p, lead_created_at FROM lead_events "
+                                "ORDER BY id").fetchall()
+            # Each month of the existing events gets its partition (nothing is left in lead_events_default).
+            assert [(r["id"], r["p"]) for r in rows] == list(zip(ids, [
+                "lead_events_2024_01", "lead_events_2025_06", "lead_events_2025_07", "lead_events_2199_01"]))
+            assert {r["lead_created_at"] for r in rows} == {datetime(2024, 1, 10, tzinfo=timezone.utc)}
+            # The identity goes on after the copied ids.
+            new = conn.execute("INSERT INTO lead_events (lead_id, account_id, type) VALUES (%s, %s, 'requeued') "
+                               "RETURNING id, tableoid::regclass::text AS p", (lead, account)).fetchone()
+            assert new["id"] > max(ids) and new["p"] == month_name(datetime.now(timezone.utc)).replace(
+                "leads_", "lead_events_")
+            names = {r["n"] for r in conn.execute(
+                # (Not the foreign key's copies PostgreSQL makes for each partition of leads, nor its triggers.)
+                "SELECT conname AS n FROM pg_constraint WHERE conrelid = 'lead_events'::regclass AND conparentid = 0 "
+                "UNION ALL SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'lead_events'::regclass "
+                "UNION ALL SELECT tgname FROM pg_trigger WHERE tgrelid = 'lead_events'::regclass AND NOT tgisinternal "
+                "UNION ALL SELECT relname FROM pg_class WHERE relname LIKE 'lead_events%seq'")}
+            assert names == {"lead_events_pkey", "lead_events_lead_id_fkey", "lead_events_type_check",
+                             "lead_events_lead_idx", "lead_events_lead_created_at", "lead_events_id_seq"}
+            assert conn.execute("SELECT pg_get_constraintdef(oid) AS d FROM pg_constraint "
+                                "WHERE conname = 'lead_events_pkey'").fetchone()["d"] == "PRIMARY KEY (id, at)"
+            assert conn.execute("SELECT obj_description('lead_events'::regclass, 'pg_class') IS NOT NULL AND "
+                                "col_description('lead_events'::regclass, 4) IS NOT NULL AS ok").fetchone()["ok"]
+            role = conn.execute("SELECT l2i_analyst_role() AS r").fetchone()["r"]
+            assert conn.execute("SELECT has_table_privilege(%s, 'lead_events', 'SELECT') AS ok",
+                                (role,)).fetchone()["ok"]
+            assert conn.execute("SELECT to_regclass('lead_events_unpartitioned') AS t").fetchone() == {"t": None}
+            # The foreign key and its cascade still hold across the partitions.
+            with pytest.raises(psycopg.errors.ForeignKeyViolation):
+                conn.execute("INSERT INTO lead_events (lead_id, lead_created_at, account_id, type) "
+                             "VALUES (%s, now(), %s, 'requeued')", (lead, account))
+            conn.execute("DELETE FROM leads WHERE id = %s", (lead,))
+            assert conn.execute("SELECT count(*) AS n FROM lead_events").fetchone() == {"n": 0}
+    finally:
+        drop_database(name)

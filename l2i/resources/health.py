@@ -37,7 +37,9 @@ class Ready:
                            headers={"Retry-After": str(self.retry_after_s)})
         resp.media = {"status": "ok", "database": "ok"}
         if not ahead:
-            # Still ready: intake lands in leads_default. A warning, for the operator to run the timer.
-            log.warning("next month's partition of leads is missing: run `l2i partitions ensure` "
+            # Still ready: intake lands in leads_default (events in lead_events_default). A warning, for the
+            # operator to run the timer.
+            log.warning("next month's partition of leads or lead_events is missing: run `l2i partitions ensure` "
                         "(deploy/systemd/l2i-partitions.timer)")
-            resp.media["partitions"] = "next month's partition of leads is missing: run l2i partitions ensure"
+            resp.media["partitions"] = ("next month's partition of leads or lead_events is missing: "
+                                        "run l2i partitions ensure")

@@ -7,10 +7,11 @@ SELECT pg_is_in_recovery() AS in_recovery,
        current_setting('transaction_read_only') = 'on' AS read_only;
 
 -- name: partitions_ahead :one
--- Whether next month's partition of leads exists (l2i partitions ensure ran; without it intake still works, in
--- leads_default). GET /readyz warns when it does not.
+-- Whether next month's partitions of leads and lead_events exist (l2i partitions ensure ran; without them intake
+-- still works, in leads_default and lead_events_default). GET /readyz warns when one does not.
 SELECT to_regclass('leads_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM')) IS NOT NULL
-           AS ahead;
+       AND to_regclass('lead_events_' || to_char((now() + interval '1 month') AT TIME ZONE 'UTC', 'YYYY_MM'))
+           IS NOT NULL AS ahead;
 
 
 -- name: session_settings :one
