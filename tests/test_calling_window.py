@@ -432,6 +432,30 @@ def test_next_is_the_instant_itself_when_already_legal(db, zones, state, after):
 
 
 @pytest.mark.parametrize(
+    "zones, states",
+    [
+        ([CHI, DEN], ["TX"]),  # a state on two zones, Sunday noon opening
+        ([NY], ["PA", "NY"]),  # holidays (PA) and two states at once
+        ([LAX], ["CA", "OR"]),
+        ([CHI], ["MS"]),  # a rule on a fixed clock (clock_utc_offset)
+        ([NY, LAX], []),  # the federal window over zones three hours apart
+    ],
+)
+def test_the_fast_path_answers_as_the_search(db, zones, states):
+    """l2i_next_call_time answers p_after itself when l2i_call_allowed says it is legal, and otherwise asks
+    l2i_next_call_time_search (migration 0012): over 2027, every 97 minutes (all hours, days and DST changes), the
+    two must agree on every instant."""
+    disagreements = db.execute(
+        """SELECT count(*) FILTER (WHERE l2i_next_call_time(%(z)s::text[], %(s)s::text[], t)
+                                         IS DISTINCT FROM l2i_next_call_time_search(%(z)s::text[], %(s)s::text[], t)),
+                  count(*) FILTER (WHERE l2i_next_call_time(%(z)s::text[], %(s)s::text[], t) > t)
+           FROM generate_series(timestamptz '2027-01-01 00:00+00', '2027-12-31 23:59+00', interval '97 minutes') AS t""",
+        {"z": zones, "s": states}).fetchone()
+    assert disagreements[0] == 0
+    assert disagreements[1] > 1000  # most instants of a year are outside every window: the search answered them
+
+
+@pytest.mark.parametrize(
     "zones, state, after, expected",
     [
         # federal: before opening, at closing, after closing, Friday night -> Saturday

@@ -10,7 +10,9 @@
 --   l2i_lead_zones, l2i_rules_used  the same queries in PL/pgSQL (the plan is kept for the session);
 --   l2i_next_call_time              asks l2i_call_allowed first (its own definition: p_after when p_after is
 --                                   legal); otherwise the search of 0009, now l2i_next_call_time_search.
--- Answers are unchanged: tests/test_calling_oracle.py compares both functions with an independent oracle.
+-- Answers are unchanged: l2i_call_allowed is itself checked against an independent oracle
+-- (tests/test_calling_oracle.py), and tests/test_calling_window.py compares l2i_next_call_time with the search
+-- over a year of instants.
 -- Applied by `l2i migrate` in one transaction. Forward-only.
 
 CREATE OR REPLACE FUNCTION l2i_lead_zones(p_states text[], p_area_zones text[]) RETURNS text[]
