@@ -23,7 +23,7 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # Re-checked 2026-11-30 (issue 13) after the SQL floor doubled (lead_intake's calling window computed once), intake
 # at 32 connections, interleaved, load average 12-15: gthread 2 x 8 355 / 229 req/s, sync 4 x 1 (the reference's
 # model, pool 1) 298 / 183, sync 5 x 1 310 / 214: gthread stays ahead in both rounds, p99 no worse.
-# Again after lead_intake became one PL/pgSQL call (migration 0012; 3 interleaved rounds x 8 s, 32 connections):
+# Again after lead_intake became one PL/pgSQL call (l2i_lead_intake; 3 interleaved rounds x 8 s, 32 connections):
 # 2 x 8 607 req/s median, 3 x 4 585, 4 x 2 480, 4 x 1 350 (bench/RESULTS.md).
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
 # gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a

@@ -2385,7 +2385,7 @@ $$;
 -- Outcome (one row): id, status, reasons of the lead stored or of the open lead this post duplicates; created;
 -- not_before; refused and missing (the campaign refused the lead: nothing stored); campaign (the code of the
 -- lead's campaign).
--- Steps (as 0014 made them):
+-- Steps:
 --   1. the campaign (l2i_campaign_gate): refused -> return, nothing stored;
 --   2. the gates: suppression, the Do-Not-Call Registry (connected accounts), the zones, the calling window
 --      (within the campaign's hours, from the time the attempt caps let), the reasons; the campaign's daily cap
@@ -2433,8 +2433,10 @@ BEGIN
     END IF;
 
     v_zones := l2i_lead_zones(p_states, p_area_zones);
-    v_suppressed := EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone);
-    SELECT a.dnc_connected INTO v_dnc_connected FROM accounts AS a WHERE a.id = p_account_id;
+    SELECT a.dnc_connected,
+           EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone)
+    INTO v_dnc_connected, v_suppressed
+    FROM accounts AS a WHERE a.id = p_account_id;
     v_dnc_listed := CASE WHEN v_dnc_connected THEN l2i_dnc_listed(p_phone, v_now) ELSE false END;
     IF cardinality(v_zones) > 0 THEN
         not_before := l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, v_zones, p_states,

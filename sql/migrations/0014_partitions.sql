@@ -296,9 +296,28 @@ COMMENT ON FUNCTION l2i_lead_dedupe(uuid, text) IS
     'The 30-day dedupe of one intake: the open lead it duplicates (bumped; created false) or the new lead''s id and created_at (created true).';
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Intake (0012's l2i_lead_intake) dedupes with l2i_lead_dedupe instead of ON CONFLICT on leads_dedupe_key, and
--- gives the new lead the id and created_at it chose; its queue row carries lead_created_at.
-CREATE OR REPLACE FUNCTION l2i_lead_intake(
+-- The intake pipeline as one PL/pgSQL function (sql/queries/leads.sql, lead_intake, calls it): the same gates,
+-- in the same order, with the same outcome, as the single statement of 0001-0011, which it replaces.
+-- Why: that statement's CTEs and subplans were set up again at every execution (a third of its time went to
+-- executor start-up and expression set-up, perf record on one backend), and its text had to stay under
+-- psycopg's 4,096-character cache limit. Here each step is a plain expression or a small statement whose plan
+-- the session keeps.
+-- Outcome (one row): id, status, reasons of the lead stored or of the open lead this post duplicates; created;
+-- not_before; refused and missing (the campaign refused the lead: nothing stored); campaign (the code of the
+-- lead's campaign).
+-- Steps:
+--   1. the campaign (l2i_campaign_gate): refused -> return, nothing stored;
+--   2. the gates: suppression, the Do-Not-Call Registry (connected accounts), the zones, the calling window
+--      (within the campaign's hours, from the time the attempt caps let), the reasons; the campaign's daily cap
+--      (only for a lead nothing else holds);
+--   3. the 30-day dedupe on the number's row of lead_dedupe_keys (l2i_lead_dedupe, race-free: the row lock
+--      decides): the open lead it duplicates (its duplicate counter bumped) -> return; else the new lead's id and
+--      created_at;
+--   4. the lead, in its month's partition;
+--   5. the queue, for a new lead that nothing holds.
+-- p_now: the instant the gates decide at (NULL: the database clock). The dedupe window and the daily cap count
+-- on the database clock, as before.
+CREATE FUNCTION l2i_lead_intake(
     p_account_id uuid, p_api_key_id uuid, p_source_id uuid, p_phone text, p_now timestamptz,
     p_states text[], p_area_zones text[], p_reasons text[], p_campaign text, p_default_campaign_id uuid,
     p_present text[], p_priority integer, p_expires_in integer, p_gates jsonb,
@@ -334,8 +353,10 @@ BEGIN
     END IF;
 
     v_zones := l2i_lead_zones(p_states, p_area_zones);
-    v_suppressed := EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone);
-    SELECT a.dnc_connected INTO v_dnc_connected FROM accounts AS a WHERE a.id = p_account_id;
+    SELECT a.dnc_connected,
+           EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone)
+    INTO v_dnc_connected, v_suppressed
+    FROM accounts AS a WHERE a.id = p_account_id;
     v_dnc_listed := CASE WHEN v_dnc_connected THEN l2i_dnc_listed(p_phone, v_now) ELSE false END;
     IF cardinality(v_zones) > 0 THEN
         not_before := l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, v_zones, p_states,
@@ -398,6 +419,11 @@ BEGIN
     campaign := cg.code;
 END
 $$;
+COMMENT ON FUNCTION l2i_lead_intake(uuid, uuid, uuid, text, timestamptz, text[], text[], text[], text, uuid, text[],
+                                    integer, integer, jsonb, text, text, text, text, text, text, text, text, text,
+                                    text, jsonb, text, text, text, text, text, text, text, text, jsonb, jsonb) IS
+    'The intake pipeline (lead_intake): campaign, dedupe, suppression, registry, calling window, caps, the lead, '
+    'the queue. One row: the lead stored or the open lead duplicated, or refused (nothing stored).';
 
 -- Retention (0013's l2i_leads_anonymize) also takes the anonymized leads' dedupe keys (they hold the number).
 CREATE OR REPLACE FUNCTION l2i_leads_anonymize(p_account_id uuid, p_ids uuid[], p_before timestamptz, p_evidence boolean)

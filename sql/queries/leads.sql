@@ -1,7 +1,7 @@
 -- Queries on leads and the dial queue made at intake and by GET /v1/leads.
 
 -- name: lead_intake :one
--- The intake pipeline in one call (one transaction, one round trip): l2i_lead_intake (migration 0012) decides the
+-- The intake pipeline in one call (one transaction, one round trip): l2i_lead_intake (migration 0014) decides the
 -- campaign, the 30-day dedupe, suppression, the Do-Not-Call Registry, the calling window and the caps, then stores
 -- the lead (queued when nothing holds it) or finds the open lead it duplicates (created = false).
 -- The reasons parameter holds the reasons found before the database (consent, region); states: every state
