@@ -58,6 +58,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def stop(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout_s: float = 10) -> None:
+    """Stops a server started in its own session: sig, then SIGKILL to its whole process group if it has not
+    exited within timeout_s."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
 def _wait_ready(url: str, process: subprocess.Popen, log_path: Path, deadline_s: float) -> None:
     deadline = time.monotonic() + deadline_s
     while time.monotonic() < deadline:
@@ -105,13 +118,7 @@ def running_gunicorn(database_url: str, env: dict[str, str] | None = None, worke
         _wait_workers(base_url, workers or 1, ready_timeout_s)
         yield base_url
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=25)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait(timeout=10)
+        stop(process, timeout_s=25)
         log_file.close()
         log_text = base_url.log()
         with contextlib.suppress(OSError):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from gunicorn_server import free_port, running_gunicorn
+from gunicorn_server import free_port, running_gunicorn, stop
 from l2i.config import Config
 from tests.conftest import QUICKSTART_LEAD, bearer
 
@@ -99,12 +99,7 @@ def running_nginx(gunicorn_port: int):
             time.sleep(0.1)
         yield port, directory
     finally:
-        process.send_signal(signal.SIGQUIT)  # graceful: writes what it has
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop(process, signal.SIGQUIT)  # graceful: writes what it has
         shutil.rmtree(directory, ignore_errors=True)
 
 
