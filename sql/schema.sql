@@ -240,8 +240,6 @@ CREATE TABLE dial_queue (
     campaign_priority smallint NOT NULL DEFAULT 0,
     lead_created_at timestamptz NOT NULL,
     CONSTRAINT dial_queue_pkey PRIMARY KEY (lead_id),
-    CONSTRAINT dial_queue_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at) REFERENCES leads (id, created_at)
-        ON DELETE CASCADE ON UPDATE CASCADE,
     CONSTRAINT dial_queue_zones_check CHECK (cardinality(zones) > 0),
     CONSTRAINT dial_queue_lease_check CHECK ((leased_until IS NULL) = (lease_id IS NULL)),
     CONSTRAINT dial_queue_priority_check CHECK (priority BETWEEN 0 AND 9),
@@ -989,44 +987,76 @@ $$;
 COMMENT ON FUNCTION l2i_next_call_time(text[], text, timestamptz) IS
     'l2i_next_call_time(p_zones, ARRAY[p_state], p_after): the window of one state (NULL: the federal one).';
 
--- Every zone a lead may be in: every zone of each of its states (address and area code), and the zones of its
--- area code; the area code's zones alone when no state is known. Sorted, without duplicates.
-CREATE FUNCTION l2i_lead_zones(p_states text[], p_area_zones text[]) RETURNS text[]
-LANGUAGE plpgsql STABLE PARALLEL SAFE
-SET plan_cache_mode = force_generic_plan
-AS $$
+-- The distinct non-NULL elements of p, sorted (what array_agg(DISTINCT x ORDER BY x) gives), with plain
+-- expressions only: PL/pgSQL evaluates them without starting an executor, a statement would cost ten times more.
+CREATE FUNCTION l2i_sorted_set(p text[]) RETURNS text[]
+LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    v text[] := '{}';
+    x text;
+    i integer;
 BEGIN
-    RETURN (SELECT coalesce(array_agg(DISTINCT z.zone ORDER BY z.zone), '{}')
-            FROM (SELECT unnest(r.all_tzs) AS zone
-                  FROM unnest(p_states) AS s(state)
-                  CROSS JOIN LATERAL (SELECT cr.all_tzs FROM calling_rules AS cr WHERE cr.state = upper(s.state)
-                                      ORDER BY cr.effective_from DESC LIMIT 1) AS r
-                  UNION ALL
-                  SELECT unnest(p_area_zones)) AS z
-            WHERE z.zone IS NOT NULL);
+    FOREACH x IN ARRAY coalesce(p, '{}') LOOP
+        CONTINUE WHEN x IS NULL OR x = ANY (v);
+        i := 1;
+        WHILE i <= cardinality(v) AND v[i] < x LOOP
+            i := i + 1;
+        END LOOP;
+        v := v[:i - 1] || x || v[i:];
+    END LOOP;
+    RETURN v;
 END
 $$;
-COMMENT ON FUNCTION l2i_lead_zones(text[], text[]) IS
-    'Every zone a lead may be in: all zones of each of its states plus its area code''s zones.';
+COMMENT ON FUNCTION l2i_sorted_set(text[]) IS 'The distinct non-NULL elements of p, sorted.';
 
--- The rules a window was computed with, for the lead's record (gates.calling_window.rules).
-CREATE FUNCTION l2i_rules_used(p_states text[], p_at timestamptz) RETURNS jsonb
+-- For p_states (the address state and the area code's; NULLs ignored) at p_at:
+--   zones          every zone of the states (all_tzs of each state's latest rule row) and of p_area_zones, sorted,
+--                  without NULLs (what l2i_lead_zones answered);
+--   max_calls_24h  the strictest 24-hour attempt cap among the rules in force on the local date (NULL: none);
+--   rules          the rules in force, by state: state, effective_from, citation, confidence, max_calls_24h (what
+--                  l2i_rules_used answered; the decision record keeps it).
+-- Most states have one rule row, in force: one query per state (its latest row), a second only when the latest
+-- row is not in force yet (an amendment on file before its date).
+CREATE FUNCTION l2i_state_rules(p_states text[], p_area_zones text[], p_at timestamptz,
+                                OUT zones text[], OUT max_calls_24h integer, OUT rules jsonb)
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET plan_cache_mode = force_generic_plan
 AS $$
+DECLARE
+    v_states text[] := upper(p_states::text)::text[];
+    v_state text;
+    v_zones text[] := p_area_zones;
+    r record;
 BEGIN
-    RETURN (SELECT coalesce(jsonb_agg(jsonb_build_object(
-                       'state', r.state, 'effective_from', r.effective_from, 'citation', r.citation,
-                       'confidence', r.confidence, 'max_calls_24h', r.max_calls_24h) ORDER BY r.state), '[]'::jsonb)
-            FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
-            CROSS JOIN LATERAL (SELECT cr.* FROM calling_rules AS cr
-                                WHERE cr.state = s.state
-                                  AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
-                                ORDER BY cr.effective_from DESC LIMIT 1) AS r);
+    rules := '[]';
+    IF cardinality(v_states) > 1 THEN
+        v_states := l2i_sorted_set(v_states);  -- the rules by state, each once
+    END IF;
+    FOREACH v_state IN ARRAY coalesce(v_states, '{}') LOOP
+        CONTINUE WHEN v_state IS NULL;
+        SELECT cr.state, cr.effective_from, cr.citation, cr.confidence, cr.max_calls_24h, cr.all_tzs, cr.primary_tz
+        INTO r
+        FROM calling_rules AS cr WHERE cr.state = v_state
+        ORDER BY cr.effective_from DESC LIMIT 1;
+        CONTINUE WHEN NOT FOUND;
+        v_zones := v_zones || r.all_tzs;
+        IF r.effective_from > (p_at AT TIME ZONE r.primary_tz)::date THEN
+            SELECT cr.state, cr.effective_from, cr.citation, cr.confidence, cr.max_calls_24h INTO r
+            FROM calling_rules AS cr
+            WHERE cr.state = v_state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+            ORDER BY cr.effective_from DESC LIMIT 1;
+            CONTINUE WHEN NOT FOUND;
+        END IF;
+        max_calls_24h := least(max_calls_24h, r.max_calls_24h);
+        rules := rules || jsonb_build_object('state', r.state, 'effective_from', r.effective_from,
+                                             'citation', r.citation, 'confidence', r.confidence,
+                                             'max_calls_24h', r.max_calls_24h);
+    END LOOP;
+    zones := l2i_sorted_set(v_zones);
 END
 $$;
-COMMENT ON FUNCTION l2i_rules_used(text[], timestamptz) IS
-    'The calling_rules rows in force at p_at for these states: state, effective_from, citation, confidence, cap.';
+COMMENT ON FUNCTION l2i_state_rules(text[], text[], timestamptz) IS
+    'What the states decide at p_at: their zones (with the area code''s), the strictest 24-hour attempt cap, the rules in force.';
 
 -- ---------------------------------------------------------------------------------------------------------------
 -- Attempt caps: every claim is an attempt on the number, recorded here; the states' max_calls_24h bounds them.
@@ -1046,23 +1076,18 @@ CREATE INDEX call_attempts_account_phone_idx ON call_attempts (account_id, phone
 CREATE INDEX call_attempts_account_claimed_idx ON call_attempts (account_id, claimed_at);
 COMMENT ON TABLE call_attempts IS
     'Every call attempt l2i handed out (a claim): counted per number across the account for the 24-hour caps.';
--- The earliest instant >= p_at at which one more attempt on the number is allowed by the strictest cap of the
--- states in force at p_at: p_at when under every cap, else when the attempt that fills the cap is 24 h old.
-CREATE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
+-- When one more attempt on the number fits under p_cap attempts in 24 hours: p_at, or when the attempt that
+-- fills the cap is 24 h old (p_at when p_cap is NULL). The query of 0009's l2i_attempt_free_at, for a cap the
+-- caller already knows.
+CREATE FUNCTION l2i_cap_free_at(p_account_id uuid, p_phone text, p_cap integer, p_at timestamptz)
 RETURNS timestamptz
 LANGUAGE plpgsql STABLE PARALLEL SAFE
 SET plan_cache_mode = force_generic_plan
 AS $$
 DECLARE
-    v_cap integer;
     v_free timestamptz;
 BEGIN
-    SELECT min(r.max_calls_24h) INTO v_cap
-    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
-    CROSS JOIN LATERAL (SELECT cr.max_calls_24h FROM calling_rules AS cr
-                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
-                        ORDER BY cr.effective_from DESC LIMIT 1) AS r;
-    IF v_cap IS NULL OR p_at IS NULL THEN
+    IF p_cap IS NULL OR p_at IS NULL THEN
         RETURN p_at;
     END IF;
     SELECT a.claimed_at + interval '24 hours' INTO v_free
@@ -1070,8 +1095,20 @@ BEGIN
     WHERE a.account_id = p_account_id AND a.phone = p_phone
       AND a.claimed_at > p_at - interval '24 hours' AND a.claimed_at <= p_at
     ORDER BY a.claimed_at DESC
-    OFFSET v_cap - 1 LIMIT 1;
+    OFFSET p_cap - 1 LIMIT 1;
     RETURN greatest(p_at, v_free);
+END
+$$;
+COMMENT ON FUNCTION l2i_cap_free_at(uuid, text, integer, timestamptz) IS
+    'When one more attempt on the number fits under p_cap attempts in 24 hours: p_at, or later when capped.';
+
+-- The earliest instant >= p_at at which one more attempt on the number is allowed by the strictest cap of the
+-- states in force at p_at: p_at when under every cap, else when the attempt that fills the cap is 24 h old.
+CREATE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN l2i_cap_free_at(p_account_id, p_phone, (l2i_state_rules(p_states, NULL, p_at)).max_calls_24h, p_at);
 END
 $$;
 COMMENT ON FUNCTION l2i_attempt_free_at(uuid, text, text[], timestamptz) IS
@@ -2413,56 +2450,73 @@ AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := coalesce(p_now, now());
-    cg record;
-    v_zones text[];
+    c_id uuid;  -- the lead's campaign (l2i_campaign_gate), all NULL when it has none
+    c_code text;
+    c_reasons text[];
+    c_hours_start time[];
+    c_hours_end time[];
+    c_daily_cap integer;
+    c_priority smallint;
+    c_cost_cents bigint;
+    c_gate jsonb;
+    sr record;
     v_suppressed boolean;
     v_dnc_connected boolean;
+    v_has_campaigns boolean;
     v_dnc_listed boolean;
+    v_after timestamptz;
     v_held text[];
     v_priority smallint;
     v_expires_at timestamptz;
     v_campaign_id uuid;
     dk record;
 BEGIN
-    SELECT * INTO cg FROM l2i_campaign_gate(p_account_id, p_campaign, p_default_campaign_id, p_present,
-                                            p_states[1]);
-    IF cg.refused IS NOT NULL THEN
-        refused := cg.refused;
-        missing := cg.missing;
-        RETURN;
+    SELECT a.dnc_connected,
+           EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone),
+           EXISTS (SELECT 1 FROM campaigns AS k WHERE k.account_id = p_account_id)
+    INTO v_dnc_connected, v_suppressed, v_has_campaigns
+    FROM accounts AS a WHERE a.id = p_account_id;
+
+    -- No campaign named, no sender default, none in the account: the gate would find none.
+    IF v_has_campaigns OR p_campaign IS NOT NULL OR p_default_campaign_id IS NOT NULL THEN
+        SELECT g.id, g.code, g.refused, g.missing, g.reasons, g.hours_start, g.hours_end, g.daily_cap, g.priority,
+               g.cost_cents, g.gate
+        INTO c_id, c_code, refused, missing, c_reasons, c_hours_start, c_hours_end, c_daily_cap, c_priority,
+             c_cost_cents, c_gate
+        FROM l2i_campaign_gate(p_account_id, p_campaign, p_default_campaign_id, p_present, p_states[1]) AS g;
+        IF refused IS NOT NULL THEN
+            RETURN;
+        END IF;
+        missing := NULL;
     END IF;
 
-    v_zones := l2i_lead_zones(p_states, p_area_zones);
-    SELECT a.dnc_connected,
-           EXISTS (SELECT 1 FROM suppressions AS s WHERE s.account_id = p_account_id AND s.phone = p_phone)
-    INTO v_dnc_connected, v_suppressed
-    FROM accounts AS a WHERE a.id = p_account_id;
+    sr := l2i_state_rules(p_states, p_area_zones, v_now);
     v_dnc_listed := CASE WHEN v_dnc_connected THEN l2i_dnc_listed(p_phone, v_now) ELSE false END;
-    IF cardinality(v_zones) > 0 THEN
-        not_before := l2i_campaign_next_call_time(cg.hours_start, cg.hours_end, v_zones, p_states,
-                                                  l2i_attempt_free_at(p_account_id, p_phone, p_states, v_now));
+    IF cardinality(sr.zones) > 0 THEN
+        v_after := l2i_cap_free_at(p_account_id, p_phone, sr.max_calls_24h, v_now);
+        not_before := CASE WHEN c_hours_start IS NULL THEN l2i_next_call_time(sr.zones, p_states, v_after)
+                           ELSE l2i_campaign_next_call_time(c_hours_start, c_hours_end, sr.zones, p_states,
+                                                            v_after) END;
     END IF;
     v_held := CASE WHEN v_suppressed THEN ARRAY['suppressed'] ELSE '{}'::text[] END
               || CASE WHEN v_dnc_listed THEN ARRAY['dnc']
                       WHEN v_dnc_listed IS NULL THEN ARRAY['dnc_unavailable'] ELSE '{}'::text[] END
               || p_reasons
-              || CASE WHEN cardinality(v_zones) > 0 AND not_before IS NULL
+              || CASE WHEN cardinality(sr.zones) > 0 AND not_before IS NULL
                       THEN ARRAY['no_calling_window'] ELSE '{}'::text[] END
-              || cg.reasons;
-    IF cardinality(v_held) = 0 AND cg.daily_cap IS NOT NULL
-       AND NOT l2i_campaign_slot(cg.id, cg.daily_cap, p_account_id, p_phone, now()) THEN
+              || c_reasons;
+    IF cardinality(v_held) = 0 AND c_daily_cap IS NOT NULL
+       AND NOT l2i_campaign_slot(c_id, c_daily_cap, p_account_id, p_phone, now()) THEN
         v_held := ARRAY['campaign_cap'];
     END IF;
 
-    -- The 30-day dedupe, on the number's row of lead_dedupe_keys: the open lead it duplicates (bumped), or the new
-    -- lead's id and created_at (l2i_lead_dedupe).
     SELECT * INTO dk FROM l2i_lead_dedupe(p_account_id, p_phone);
     IF NOT dk.created THEN
         id := dk.id;
         status := dk.status;
         reasons := dk.reasons;
         created := false;
-        campaign := CASE WHEN dk.campaign_id IS NOT DISTINCT FROM cg.id THEN cg.code
+        campaign := CASE WHEN dk.campaign_id IS NOT DISTINCT FROM c_id THEN c_code
                          ELSE (SELECT k.code FROM campaigns AS k WHERE k.id = dk.campaign_id) END;
         RETURN;
     END IF;
@@ -2482,21 +2536,20 @@ BEGIN
             'suppression', jsonb_build_object('suppressed', v_suppressed),
             'dnc', jsonb_build_object('checked', v_dnc_connected, 'listed', v_dnc_listed),
             'dedupe', jsonb_build_object('duplicate', false, 'window_days', 30),
-            'calling_window', jsonb_build_object('zones', v_zones, 'states', p_states,
-                                                 'rules', l2i_rules_used(p_states, v_now),
+            'calling_window', jsonb_build_object('zones', sr.zones, 'states', p_states, 'rules', sr.rules,
                                                  'not_before', not_before),
-            'campaign', cg.gate),
-        p_priority, now() + make_interval(secs => p_expires_in), cg.id, cg.cost_cents)
+            'campaign', c_gate),
+        p_priority, now() + make_interval(secs => p_expires_in), c_id, c_cost_cents)
     RETURNING l.id, l.status, l.reasons, true, l.priority, l.expires_at, l.campaign_id
     INTO id, status, reasons, created, v_priority, v_expires_at, v_campaign_id;
 
     IF status = 'new' THEN
         INSERT INTO dial_queue (lead_id, lead_created_at, account_id, phone, states, zones, not_before, priority,
                                 expires_at, campaign_id, campaign_priority)
-        VALUES (id, dk.created_at, p_account_id, p_phone, p_states, v_zones, not_before, v_priority, v_expires_at,
-                cg.id, coalesce(cg.priority, 0));
+        VALUES (id, dk.created_at, p_account_id, p_phone, p_states, sr.zones, not_before, v_priority,
+                v_expires_at, c_id, coalesce(c_priority, 0));
     END IF;
-    campaign := cg.code;
+    campaign := c_code;
 END
 $$;
 COMMENT ON FUNCTION l2i_lead_intake(uuid, uuid, uuid, text, timestamptz, text[], text[], text[], text, uuid, text[],
@@ -2863,11 +2916,21 @@ COMMENT ON FUNCTION l2i_partitions(timestamptz) IS
 -- refuses otherwise. Nothing points at lead_events.
 CREATE FUNCTION l2i_partition_drop(p_partition text, p_before timestamptz) RETURNS void
 LANGUAGE plpgsql AS $$
+DECLARE
+    p record;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM l2i_partitions(p_before) AS p
-                   WHERE p.partition_name = p_partition AND p.before) THEN
+    SELECT * INTO p FROM l2i_partitions(p_before) AS x WHERE x.partition_name = p_partition AND x.before;
+    IF NOT FOUND THEN
         RAISE EXCEPTION '% is not a month partition of leads or lead_events wholly before %', p_partition, p_before
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_partition LIKE 'leads\_%'
+       AND (EXISTS (SELECT 1 FROM dial_queue AS q
+                    WHERE q.lead_created_at >= p.starts_at AND q.lead_created_at < p.ends_at)
+            OR EXISTS (SELECT 1 FROM lead_dedupe_keys AS k
+                       WHERE k.lead_created_at >= p.starts_at AND k.lead_created_at < p.ends_at)) THEN
+        RAISE EXCEPTION '% holds leads that the dial queue or the dedupe keys still point at', p_partition
+            USING ERRCODE = 'foreign_key_violation';
     END IF;
     EXECUTE format('ALTER TABLE %I DETACH PARTITION %I',
                    (SELECT i.inhparent::regclass::text FROM pg_inherits AS i
@@ -2913,13 +2976,49 @@ CREATE TABLE lead_dedupe_keys (
     phone            text        NOT NULL,
     lead_id          uuid        NOT NULL,
     lead_created_at  timestamptz NOT NULL,
-    CONSTRAINT lead_dedupe_keys_pkey PRIMARY KEY (account_id, phone),
-    -- Deferred: l2i_lead_dedupe writes the key before lead_intake inserts the lead it names.
-    CONSTRAINT lead_dedupe_keys_lead_id_fkey FOREIGN KEY (lead_id, lead_created_at)
-        REFERENCES leads (id, created_at) ON DELETE CASCADE ON UPDATE CASCADE DEFERRABLE INITIALLY DEFERRED
+    CONSTRAINT lead_dedupe_keys_pkey PRIMARY KEY (account_id, phone)
 );
 COMMENT ON TABLE lead_dedupe_keys IS
     'The open lead of each account and number: a post of the number within 30 days of its created_at is its duplicate.';
+COMMENT ON COLUMN lead_dedupe_keys.lead_created_at IS
+    'The open lead''s created_at (with lead_id, its key in leads); kept in step by l2i_lead_rows_follow.';
+
+-- The queue row and the dedupe key name their lead without a foreign key (checking one against partitioned
+-- leads locked every partition at every intake: 0016_intake_statements.sql); this trigger does what the
+-- foreign keys' cascades did.
+-- After a lead's row is deleted, or its created_at changed: its queue row and dedupe key are deleted with it, or
+-- follow it. An UPDATE of created_at that moves the lead to another month's partition is, for row triggers, a
+-- DELETE there and an INSERT here (PostgreSQL 15, CREATE TRIGGER): the lead is then found again by id, at its
+-- new created_at (AFTER ROW triggers run once the statement is done).
+CREATE FUNCTION l2i_lead_rows_follow() RETURNS trigger
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_at timestamptz;
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        v_at := NEW.created_at;
+    ELSE
+        SELECT l.created_at INTO v_at FROM leads AS l WHERE l.id = OLD.id;
+    END IF;
+    IF v_at IS NULL THEN
+        DELETE FROM dial_queue AS q WHERE q.lead_id = OLD.id AND q.lead_created_at = OLD.created_at;
+        DELETE FROM lead_dedupe_keys AS k
+        WHERE k.account_id = OLD.account_id AND k.phone = OLD.phone AND k.lead_id = OLD.id;
+    ELSE
+        UPDATE dial_queue AS q SET lead_created_at = v_at
+        WHERE q.lead_id = OLD.id AND q.lead_created_at = OLD.created_at;
+        UPDATE lead_dedupe_keys AS k SET lead_created_at = v_at
+        WHERE k.account_id = OLD.account_id AND k.phone = OLD.phone AND k.lead_id = OLD.id;
+    END IF;
+    RETURN NULL;
+END
+$$;
+COMMENT ON FUNCTION l2i_lead_rows_follow() IS
+    'AFTER DELETE / UPDATE OF created_at on leads: the lead''s queue row and dedupe key are deleted with it or follow its created_at.';
+CREATE TRIGGER leads_rows_follow_delete AFTER DELETE ON leads
+    FOR EACH ROW EXECUTE FUNCTION l2i_lead_rows_follow();
+CREATE TRIGGER leads_rows_follow_created_at AFTER UPDATE OF created_at ON leads
+    FOR EACH ROW WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION l2i_lead_rows_follow();
 
 -- The dedupe decision of one intake, serialized on the number's key row (INSERT ... ON CONFLICT waits for a
 -- concurrent post of the same number to commit). No key, or an open lead 30 days old or older: the key names a

@@ -32,6 +32,7 @@ class Mutant:
 
 
 EVENTS_0015 = "sql/migrations/0015_lead_events_partitions.sql"
+INTAKE_0016 = "sql/migrations/0016_intake_statements.sql"
 
 MUTANTS = (
     Mutant("claim_without_skip_locked", "the claim waits for (or fails on) a lead another claim holds",
@@ -76,9 +77,23 @@ MUTANTS = (
            (("l2i/intake.py", "    if missing:\n", "    if len(missing) > 1:\n"),),
            ("tests/test_intake.py",)),
     Mutant("suppression_ignored_at_intake", "a suppressed number is queued",
-           (("sql/migrations/0014_partitions.sql", "v_held := CASE WHEN v_suppressed THEN ARRAY['suppressed']",
+           ((INTAKE_0016, "v_held := CASE WHEN v_suppressed THEN ARRAY['suppressed']",
              "v_held := CASE WHEN false THEN ARRAY['suppressed']"),),
            ("tests/test_intake.py::test_suppressed_number_is_held", "tests/test_suppressions.py")),
+    Mutant("deleted_lead_leaves_its_queue_row", "a deleted lead's queue row and dedupe key stay behind",
+           ((INTAKE_0016, "    IF v_at IS NULL THEN\n        DELETE FROM dial_queue",
+             "    IF false THEN\n        DELETE FROM dial_queue"),),
+           ("tests/test_partitions.py::test_a_leads_queue_row_and_dedupe_key_follow_it",)),
+    Mutant("queue_row_keeps_old_created_at", "a lead's queue row and dedupe key point at its old created_at",
+           ((INTAKE_0016, "        v_at := NEW.created_at;\n", "        v_at := OLD.created_at;\n"),),
+           ("tests/test_partitions.py::test_a_leads_queue_row_and_dedupe_key_follow_it",)),
+    Mutant("partition_drop_orphans_queue", "a month is dropped under the queue rows of its leads",
+           ((INTAKE_0016, "    IF p_partition LIKE 'leads\\_%'\n", "    IF false\n"),),
+           ("tests/test_partitions.py::test_a_lead_of_any_time_is_stored_and_a_later_partition_takes_it_in",)),
+    Mutant("future_rule_in_force", "an amendment decides leads before its date",
+           ((INTAKE_0016, "        IF r.effective_from > (p_at AT TIME ZONE r.primary_tz)::date THEN",
+             "        IF false THEN"),),
+           ("tests/test_compliance.py::test_before_an_amendments_date_the_rule_in_force_decides_and_is_recorded",)),
     Mutant("call_time_fast_path_unchecked", "a lead outside its calling window is queued for now",
            (("sql/migrations/0012_intake_speed.sql", "    IF l2i_call_allowed(p_zones, p_states, p_after) THEN\n",
              "    IF p_after IS NOT NULL THEN\n"),),
@@ -124,8 +139,8 @@ MUTANTS = (
            ((EVENTS_0015, "    IF NOT v_moving THEN\n", "    IF true THEN\n"),),
            ("tests/test_partitions.py::test_an_event_of_any_time_is_stored_and_its_month_takes_it_in",)),
     Mutant("partition_drop_unguarded", "a live month's partition can be dropped",
-           ((EVENTS_0015, "WHERE p.partition_name = p_partition AND p.before) THEN",
-             "WHERE p.partition_name = p_partition) THEN"),),
+           ((INTAKE_0016, "WHERE x.partition_name = p_partition AND x.before;",
+             "WHERE x.partition_name = p_partition;"),),
            ("tests/test_partitions.py::test_an_event_of_any_time_is_stored_and_its_month_takes_it_in",)),
     Mutant("ensure_leads_only", "the months ahead of lead_events are not made",
            ((EVENTS_0015, "FOREACH v_table IN ARRAY ARRAY['leads', 'lead_events'] LOOP",

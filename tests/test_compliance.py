@@ -90,6 +90,17 @@ def test_pennsylvania_saturday_evening_waits_for_monday_nine(client, headers, cl
     assert claim(client, headers) == [lead["id"]]
 
 
+def test_before_an_amendments_date_the_rule_in_force_decides_and_is_recorded(client, headers, clock):
+    # Act 47 of 2026 is on file from 2026-10-18; a lead posted before that day is decided (and recorded) by the
+    # rule it replaces: Sunday calls from 13:30 (0016: the latest row is not the one in force).
+    clock.at = at("2026-10-11 12:00-04:00")  # a Sunday
+    lead = post_lead(client, headers, phone="2155550103", state="PA")
+    window = lead["gates"]["calling_window"]
+    assert [(r["state"], r["effective_from"]) for r in window["rules"]] == [("PA", "2000-01-01")]
+    assert window["zones"] == ["America/New_York"]
+    assert queued_at(lead) == at("2026-10-11 13:30-04:00")
+
+
 def test_an_oregon_number_with_a_texas_address_ends_at_oregons_eight_pm(client, headers, clock):
     # ORS 646.563 (HB 3865, in force 2026-01-01): 08:00-20:00, and Oregon presumes a 503 number is in Oregon.
     # Texas (Tex. Bus. & Com. Code 301.051) allows until 21:00. Both apply, in every zone of each.
