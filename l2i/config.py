@@ -56,8 +56,9 @@ class Config:
     retry_after_s: int = 5
     # Behind pgbouncer in transaction pooling: no server-side prepared statements, no startup options.
     pgbouncer: bool = False
-    # Test each pooled connection before lending it (one empty round trip): a connection killed by a failover
-    # or a restart is dropped and replaced instead of failing one request with a 503.
+    # Test each pooled connection idle for a second or more before lending it (one empty round trip): a
+    # connection killed by a failover or a restart is dropped and replaced instead of failing one request with a
+    # 503 (l2i/db.py, CHECK_AFTER_IDLE_S).
     pool_check: bool = True
     # Peers whose X-Forwarded-For l2i believes (the proxy in front of it): the local nginx. A header from any
     # other peer is ignored; `none` believes nobody.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 
 import psycopg
 from psycopg.rows import dict_row
@@ -19,6 +20,13 @@ log = logging.getLogger("l2i.db")
 # to 16 s and more: after a 17 s failover a worker could wait another 15 s before it tried the new primary
 # (tests/test_failover.py saw claims stay at 503 for 30 s after intake had recovered).
 RECONNECT_TIMEOUT_S = 5
+
+# The pool's check (pool_check) skips a connection that came back to the pool less than this long ago: it has just
+# answered a statement, and one more empty round trip before lending it tells nothing new. A busy worker lends
+# each connection many times a second, and every intake takes two (the key's count, then the lead): the checks
+# were two of its four round trips (bench/RESULTS.md, issue 13). A connection that sat longer, which is where a
+# restart or a failover leaves dead ones, is still tested first.
+CHECK_AFTER_IDLE_S = 1.0
 
 
 def connection_kwargs(config: Config, application_name: str = "l2i") -> dict:
@@ -51,7 +59,7 @@ def open_pool(config: Config, *, name: str = "l2i", application_name: str = "l2i
     The pool does not wait for its connections at start-up: if the database is down, requests answer 503
     until it is back, and the pool reconnects on its own. With pool_check, a connection that died while idle
     (a restart, a failover: DATABASE_URL may list several hosts with target_session_attrs=read-write) is
-    replaced before a request gets it.
+    replaced before a request gets it; one back from a request less than CHECK_AFTER_IDLE_S ago is lent as is.
     """
     pool = ConnectionPool(
         config.database_url,
@@ -63,10 +71,21 @@ def open_pool(config: Config, *, name: str = "l2i", application_name: str = "l2i
         open=False,
         kwargs=connection_kwargs(config, application_name),
         configure=functools.partial(_configure, config),
-        check=ConnectionPool.check_connection if config.pool_check else None,
+        check=_check_if_idle if config.pool_check else None,
+        reset=_returned,
     )
     pool.open(wait=False)
     return pool
+
+
+def _returned(conn: psycopg.Connection) -> None:
+    conn._l2i_returned_at = time.monotonic()
+
+
+def _check_if_idle(conn: psycopg.Connection) -> None:
+    """ConnectionPool.check_connection for a connection idle CHECK_AFTER_IDLE_S or longer (or never lent)."""
+    if time.monotonic() - getattr(conn, "_l2i_returned_at", float("-inf")) >= CHECK_AFTER_IDLE_S:
+        ConnectionPool.check_connection(conn)
 
 
 @functools.lru_cache(maxsize=None)
