@@ -112,9 +112,13 @@ CONSENT_FIELDS = tuple(f.name for f in FIELDS if f.group == "consent")
 DIALING_FIELDS = tuple(f.name for f in FIELDS if f.group == "dialing")
 
 
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls but tab and newlines (NUL: _storable)
+
+
 def squash(key: str) -> str:
     """`firstName`, `first_name`, `First-Name` and `FIRST NAME` all squash to `firstname`."""
-    return re.sub(r"[^a-z0-9]", "", key.lower())
+    return _NOT_ALNUM.sub("", key.lower())
 
 
 _LOOKUP: dict[str, Field] = {}
@@ -189,7 +193,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
                     consent[sub] = value
                     continue
                 key_field = field
-            elif squash(key) == "consent":
+            elif (squashed := squash(key)) == "consent":
                 if value is None:
                     continue
                 if not isinstance(value, dict):
@@ -206,7 +210,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
                     else:
                         consent[sub] = sub_value
                 continue
-            elif squash(key) == "custom":
+            elif squashed == "custom":
                 if value is None:
                     continue
                 if not isinstance(value, dict):
@@ -215,7 +219,7 @@ def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
                 custom.update(value)
                 continue
             else:
-                key_field = _LOOKUP.get(squash(key))
+                key_field = _LOOKUP.get(squashed)
                 if key_field is None:
                     extra[key] = value
                     continue
@@ -351,7 +355,7 @@ def _integer(field: Field, value: str | int | float) -> int | None:
 
 def _clean_text(text: str) -> bool:
     """Text for a column: storable, and no C0 control characters but tab and newlines."""
-    return _storable(text) and not re.search(r"[\x01-\x08\x0b\x0c\x0e-\x1f]", text)
+    return _storable(text) and not _CONTROL.search(text)
 
 
 def first_bad_text(value: Any, path: str = "") -> str | None:
