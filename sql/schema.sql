@@ -2510,7 +2510,7 @@ BEGIN
         v_held := ARRAY['campaign_cap'];
     END IF;
 
-    SELECT * INTO dk FROM l2i_lead_dedupe(p_account_id, p_phone);
+    dk := l2i_lead_dedupe(p_account_id, p_phone);  -- an expression: no executor for a FROM clause
     IF NOT dk.created THEN
         id := dk.id;
         status := dk.status;
