@@ -25,6 +25,10 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # model, pool 1) 298 / 183, sync 5 x 1 310 / 214: gthread stays ahead in both rounds, p99 no worse.
 # Again after lead_intake became one PL/pgSQL call (l2i_lead_intake; 3 interleaved rounds x 8 s, 32 connections):
 # 2 x 8 607 req/s median, 3 x 4 585, 4 x 2 480, 4 x 1 350 (bench/RESULTS.md).
+# Again after migration 0016 (floor +60%; 3 interleaved rounds x 8 s, 32 connections, 17:15 UTC): 2 x 8 785 req/s
+# median, 3 x 4 807, 4 x 4 820, 2 x 16 805 (within the noise of one another); sync workers (the reference's model,
+# pool 1 each), another run: 4 x 1 586, 6 x 1 625 against 2 x 8's 559, overlapping rounds, and sync has no guard
+# against slow clients. 2 x 8 stays.
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
 # gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a
 # request thread (head: L2I_READ_TIMEOUT, 10 s; body: each read L2I_READ_TIMEOUT, the whole L2I_BODY_TIMEOUT, 120 s).
