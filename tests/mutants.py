@@ -102,6 +102,12 @@ MUTANTS = (
            (("l2i/db.py", '    if time.monotonic() - getattr(conn, "_l2i_returned_at", float("-inf")) >= CHECK_AFTER_IDLE_S:',
              '    if True:'),),
            ("tests/test_pool.py",)),
+    Mutant("campaign_claim_index_unusable", "a claim for one campaign walks the whole account's queue",
+           (("sql/migrations/0011_campaigns.sql",
+             "CREATE INDEX dial_queue_campaign_claim_idx ON dial_queue (account_id, campaign_id, campaign_priority DESC,",
+             "CREATE INDEX dial_queue_campaign_claim_idx ON dial_queue (enqueued_at, account_id, campaign_id, "
+             "campaign_priority DESC,"),),
+           ("tests/test_campaigns.py::test_the_claim_by_campaign_is_served_by_its_index",)),
     Mutant("call_time_fast_path_unchecked", "a lead outside its calling window is queued for now",
            (("sql/migrations/0012_intake_speed.sql", "    IF l2i_call_allowed(p_zones, p_states, p_after) THEN\n",
              "    IF p_after IS NOT NULL THEN\n"),),
