@@ -1106,9 +1106,18 @@ COMMENT ON FUNCTION l2i_cap_free_at(uuid, text, integer, timestamptz) IS
 -- states in force at p_at: p_at when under every cap, else when the attempt that fills the cap is 24 h old.
 CREATE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_cap integer;
 BEGIN
-    RETURN l2i_cap_free_at(p_account_id, p_phone, (l2i_state_rules(p_states, NULL, p_at)).max_calls_24h, p_at);
+    SELECT min(r.max_calls_24h) INTO v_cap
+    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
+    CROSS JOIN LATERAL (SELECT cr.max_calls_24h FROM calling_rules AS cr
+                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+                        ORDER BY cr.effective_from DESC LIMIT 1) AS r;
+    RETURN l2i_cap_free_at(p_account_id, p_phone, v_cap, p_at);
 END
 $$;
 COMMENT ON FUNCTION l2i_attempt_free_at(uuid, text, text[], timestamptz) IS

@@ -11,17 +11,19 @@
 --     attempt cap, rules in force) and ran the campaign gate for accounts that have no campaign.
 -- What:
 --   1. dial_queue and lead_dedupe_keys keep lead_created_at beside lead_id, without the foreign key: both are
---      written only by the statements that write the lead (l2i_lead_intake, the requeue and the dialing
---      statements), in its transaction. What the foreign keys' ON DELETE / ON UPDATE CASCADE did, a trigger on
+--      written only by l2i's own statements, from the lead they have just written or read (l2i_lead_intake, the
+--      requeue, the dialing statements). What the foreign keys' ON DELETE / ON UPDATE CASCADE did, a trigger on
 --      leads does (l2i_lead_rows_follow): it runs only when a lead is deleted or its created_at changes, never
---      at intake. l2i_partition_drop refuses a month that queue rows or dedupe keys still point into, as the
---      foreign keys made the detach refuse. lead_events, transfers and call_attempts keep their foreign keys
---      (no intake writes them).
+--      at intake. (What the foreign key caught and the trigger does not: a requeue committing a queue row for a
+--      lead an operator deletes at the same moment. The claim joins the lead, so such a row is never handed
+--      out.) l2i_partition_drop refuses a month that queue rows or dedupe keys still point into, as the foreign
+--      keys made the detach refuse. lead_events, transfers and call_attempts keep their foreign keys (no intake
+--      writes them).
 --   2. l2i_lead_intake asks the account once (registry, suppression, whether it has any campaign), the states'
 --      rules once (zones, strictest cap, the rules in force for the decision record: l2i_state_rules), and
 --      runs l2i_campaign_gate only when there is a campaign to find. The answers are those of l2i_lead_zones,
 --      l2i_rules_used and l2i_attempt_free_at, which it replaces at intake (the first two go: nothing else
---      called them; l2i_attempt_free_at keeps serving the requeue, now over l2i_cap_free_at).
+--      called them; l2i_attempt_free_at keeps serving the claim and the requeue, now over l2i_cap_free_at).
 -- Applied by `l2i migrate` in one transaction. Forward-only.
 
 -- ---------------------------------------------------------------------------------------------------------------
@@ -196,11 +198,22 @@ $$;
 COMMENT ON FUNCTION l2i_cap_free_at(uuid, text, integer, timestamptz) IS
     'When one more attempt on the number fits under p_cap attempts in 24 hours: p_at, or later when capped.';
 
+-- 0009's l2i_attempt_free_at (the claim and the requeue ask it for each lead): its cap query, then the attempts
+-- through l2i_cap_free_at.
 CREATE OR REPLACE FUNCTION l2i_attempt_free_at(p_account_id uuid, p_phone text, p_states text[], p_at timestamptz)
 RETURNS timestamptz
-LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+SET plan_cache_mode = force_generic_plan
+AS $$
+DECLARE
+    v_cap integer;
 BEGIN
-    RETURN l2i_cap_free_at(p_account_id, p_phone, (l2i_state_rules(p_states, NULL, p_at)).max_calls_24h, p_at);
+    SELECT min(r.max_calls_24h) INTO v_cap
+    FROM (SELECT DISTINCT upper(s) AS state FROM unnest(p_states) AS s WHERE s IS NOT NULL) AS s
+    CROSS JOIN LATERAL (SELECT cr.max_calls_24h FROM calling_rules AS cr
+                        WHERE cr.state = s.state AND cr.effective_from <= (p_at AT TIME ZONE cr.primary_tz)::date
+                        ORDER BY cr.effective_from DESC LIMIT 1) AS r;
+    RETURN l2i_cap_free_at(p_account_id, p_phone, v_cap, p_at);
 END
 $$;
 
@@ -212,7 +225,7 @@ $$;
 --   2. the campaign (l2i_campaign_gate), when there is one to find (named, the sender's default, or any in the
 --      account; otherwise the gate would find none and its filter keeps it from running): refused -> return,
 --      nothing stored;
---   3. the states' rules, one statement (l2i_state_rules): zones, cap, rules in force; then the registry
+--   3. the states' rules, one query per state (l2i_state_rules): zones, cap, rules in force; then the registry
 --      (connected accounts), the calling window from the time the cap lets (within the campaign's hours, if it
 --      has some), the reasons, the campaign's daily cap (only for a lead nothing else holds);
 --   4. the 30-day dedupe on the number's row of lead_dedupe_keys (l2i_lead_dedupe, race-free: the row lock
