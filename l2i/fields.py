@@ -162,6 +162,22 @@ class LeadInput:
         return names
 
 
+def phone_e164(value, errors: list[FieldError]) -> str | None:
+    """A body's `phone` on its own (a suppression, an erasure) as E.164; None, with the error appended, when it
+    is missing or no phone."""
+    if value in (None, ""):
+        errors.append(FieldError("phone", "required", "is required"))
+        return None
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        errors.append(FieldError("phone", "invalid_type", "must be a phone number"))
+        return None
+    try:
+        return phones.normalize(str(value)).e164
+    except phones.NotAPhone as exc:
+        errors.append(FieldError("phone", "invalid", f"{exc} (send 10 digits, 1 + 10 digits, or E.164)"))
+        return None
+
+
 def parse_lead(body: dict[str, Any], query: dict[str, Any] | None = None,
                mapped: dict[str, Any] | None = None) -> LeadInput:
     """Validate a lead from a decoded body and the query string (the body wins where both have a field).

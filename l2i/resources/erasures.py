@@ -11,8 +11,8 @@ import falcon
 from l2i import sql
 from l2i.bodies import body_fields
 from l2i.errors import FieldError, validation_failed
+from l2i.fields import phone_e164
 from l2i.resources.dialing import refuse_unknown, short_text
-from l2i.resources.suppressions import _e164
 
 OPERATOR_MAX = 200
 
@@ -28,7 +28,7 @@ class Erasures:
         body = body_fields(req, self.max_body_bytes)
         errors: list[FieldError] = []
         refuse_unknown(body, {"phone", "operator"}, errors)
-        phone = _e164(body.get("phone"), errors)
+        phone = phone_e164(body.get("phone"), errors)
         operator = short_text(body, "operator", OPERATOR_MAX, errors)
         if errors:
             raise validation_failed(errors)

@@ -10,27 +10,14 @@ import binascii
 
 import falcon
 
-from l2i import phones, sql
+from l2i import sql
 from l2i.bodies import body_fields, query_fields
 from l2i.errors import APIError, FieldError, validation_failed
+from l2i.fields import phone_e164
 from l2i.resources.dialing import refuse_unknown, short_text
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 REASON_MAX = 200
-
-
-def _e164(value, errors: list[FieldError]) -> str | None:
-    if value in (None, ""):
-        errors.append(FieldError("phone", "required", "is required"))
-        return None
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        errors.append(FieldError("phone", "invalid_type", "must be a phone number"))
-        return None
-    try:
-        return phones.normalize(str(value)).e164
-    except phones.NotAPhone as exc:
-        errors.append(FieldError("phone", "invalid", f"{exc} (send 10 digits, 1 + 10 digits, or E.164)"))
-        return None
 
 
 class SuppressionsCollection:
@@ -44,7 +31,7 @@ class SuppressionsCollection:
         body = body_fields(req, self.max_body_bytes)
         errors: list[FieldError] = []
         refuse_unknown(body, {"phone", "reason"}, errors)
-        phone = _e164(body.get("phone"), errors)
+        phone = phone_e164(body.get("phone"), errors)
         reason = short_text(body, "reason", REASON_MAX, errors)
         if errors:
             raise validation_failed(errors)
@@ -95,7 +82,7 @@ class SuppressionsItem:
 
     def on_delete(self, req, resp, phone):
         errors: list[FieldError] = []
-        e164 = _e164(phone, errors)
+        e164 = phone_e164(phone, errors)
         if errors:
             raise validation_failed(errors)
         with self.pool.connection() as conn:
