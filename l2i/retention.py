@@ -8,17 +8,14 @@ Why, and the legal sources: sql/migrations/0013_retention.sql. One log line per 
 
     retention account=UUID retention_days=1461 cutoff=... leads=N events=N queue=N evidence=N transfers=N ...
 
-Partitions: when leads and lead_events are partitioned by month, whole months of lead_events past every account's
-retention can be dropped instead of deleted row by row. `droppable_partitions` is the hook: it is given the
-partitions (table, name, upper bound) by the partitioning code and returns the ones SQL's
-l2i_retention_droppable() allows; the caller would DROP (or DETACH ... CONCURRENTLY, then DROP) them before the
-row-wise passes, which then find nothing left to delete there.
+Partitions: a whole month of lead_events past every account's retention can be dropped instead of deleted row by
+row: SQL's l2i_retention_droppable(table, upper bound) says when, and l2i_partition_drop drops it (an operator's
+step, README "Partitions"; this pass does not drop anything).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 from datetime import datetime, timezone
 from uuid import UUID
 
@@ -37,13 +34,6 @@ _FIRST = (datetime(1, 1, 1, tzinfo=timezone.utc), UUID(int=0))
 # The counts of one account, in the order of the log line.
 COUNTS = ("leads", "events", "queue", "evidence", "transfers", "postbacks", "attempts", "evidence_expired",
           "import_rows", "unmatched_postbacks")
-
-
-def droppable_partitions(conn, partitions: Iterable[tuple[str, str, datetime]]) -> list[str]:
-    """The names of the partitions (table, partition name, exclusive upper bound) retention may drop whole.
-    Not called yet: the partitioning branch supplies the list (from pg_inherits and the bounds)."""
-    return [name for table, name, upper in partitions
-            if conn.execute("SELECT l2i_retention_droppable(%s, %s)", (table, upper)).fetchone()[0]]
 
 
 def _loop(conn, name: str, column: str, batch: int, **params) -> int:
