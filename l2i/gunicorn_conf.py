@@ -29,6 +29,10 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # median, 3 x 4 807, 4 x 4 820, 2 x 16 805 (within the noise of one another); sync workers (the reference's model,
 # pool 1 each), another run: 4 x 1 586, 6 x 1 625 against 2 x 8's 559, overlapping rounds, and sync has no guard
 # against slow clients. 2 x 8 stays.
+# Again on another host (AMD EPYC, 2026-11-30 19:40 UTC, 3 interleaved rounds x 8 s): 2 x 8, 2 x 4 and 4 x 2
+# each led one round (3 x 3 none); the machine's speed swung by a third within a minute. A smaller pool than
+# threads (L2I_POOL_SIZE=2, threads 8) was ahead in 7 of 7 interleaved pairs (+3 to +14%: fewer backends on the
+# 2 cores), at the cost of headroom for slow requests: the default stays one connection per thread (README).
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
 # gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a
 # request thread (head: L2I_READ_TIMEOUT, 10 s; body: each read L2I_READ_TIMEOUT, the whole L2I_BODY_TIMEOUT, 120 s).
