@@ -31,7 +31,7 @@ bind = os.environ.get("L2I_BIND", "127.0.0.1:8000")
 # against slow clients. 2 x 8 stays.
 # Again on another host (AMD EPYC, 2026-11-30 19:40 UTC, 3 interleaved rounds x 8 s): 2 x 8, 2 x 4 and 4 x 2
 # each led one round (3 x 3 none); the machine's speed swung by a third within a minute. A smaller pool than
-# threads (L2I_POOL_SIZE=2, threads 8) was ahead in 7 of 7 interleaved pairs (+3 to +14%: fewer backends on the
+# threads (L2I_POOL_SIZE=2, threads 8) was ahead in 6 of 6 interleaved pairs (+1 to +15%: fewer backends on the
 # 2 cores), at the cost of headroom for slow requests: the default stays one connection per thread (README).
 # Each worker opens its own pool after the fork (get_app runs in the worker; preload_app stays off).
 # gthread with deadlines on reading each request (l2i/guard.py): a stalled or trickling client cannot hold a
