@@ -73,10 +73,11 @@ mutants: $(BIN)/.installed-test db-up nginx ## apply named mutants of the critic
 SOAK ?= 60
 BENCH_SECONDS ?= 15
 LEADS ?= 10000000
-bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its SQL floor, framework ceiling and the reference, what a campaign adds, and partitions vs one table; writes bench/RESULTS.md
+bench: $(BIN)/.installed db-up /usr/sbin/pgbouncer ## measure intake next to its SQL floor, framework ceiling and the reference, what a campaign and the constraints add, and partitions vs one table; writes bench/RESULTS.md
 	@command -v wrk >/dev/null || apt-get install -y -qq wrk || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py --seconds $(BENCH_SECONDS) --soak $(SOAK)
 	$(BIN)/python bench/campaign_cost.py
+	$(BIN)/python bench/intake_cost.py
 	$(BIN)/python bench/partitions.py --leads $(LEADS) --seconds $(BENCH_SECONDS)
 
 bench-partitions: $(BIN)/.installed db-up ## intake, GET and claims on LEADS leads over 24 months: partitioned vs one table
