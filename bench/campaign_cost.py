@@ -13,12 +13,14 @@ both alike. The posts are bench/run.py's BODY (95% new numbers); "with" names a 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 from psycopg.rows import dict_row
@@ -36,6 +38,26 @@ def cpu_ms(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def blocks(pids: dict[str, int], prepare: Callable[[str], Callable[[], None]], count: int,
+           per_block: int) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """Database CPU and wall time (ms) per operation, name by name, block by block. For each of count + 1 rounds,
+    each name in turn: prepare(name) makes a block's work (outside the measurement), and the returned callable
+    runs its per_block operations on the session whose backend pid is pids[name]. The names alternate block by
+    block, so whatever else the machine does falls on all alike; round 0 warms every session up (plans, caches)
+    and is not counted. bench/intake_cost.py measures with it too."""
+    cpu: dict[str, list[float]] = {name: [] for name in pids}
+    wall: dict[str, list[float]] = {name: [] for name in pids}
+    for block in range(count + 1):
+        for name, pid in pids.items():
+            work = prepare(name)
+            before, started = cpu_ms(pid), time.perf_counter()
+            work()
+            if block:
+                cpu[name].append((cpu_ms(pid) - before) / per_block)
+                wall[name].append((time.perf_counter() - started) * 1000 / per_block)
+    return cpu, wall
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", type=int, default=6, help="blocks of each kind, alternating (default 6)")
@@ -47,24 +69,20 @@ def main() -> int:
         kinds = {"without": (plain, dict(BODY)), "with": (named, {**BODY, "campaign": CAMPAIGN})}
         conns = {kind: psycopg.connect(db.url, autocommit=True, row_factory=dict_row) for kind in kinds}
         pids = {kind: conn.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"] for kind, conn in conns.items()}
-        cpu: dict[str, list[float]] = {kind: [] for kind in kinds}
-        wall: dict[str, list[float]] = {kind: [] for kind in kinds}
-        number = 2_000_000
-        for block in range(args.blocks + 1):  # block 0 warms both sessions up (plans, caches) and is not counted
-            for kind, (key, body) in kinds.items():
-                conn = conns[kind]
-                leads = []
-                for _ in range(args.per_block):
-                    number += 1
-                    leads.append(parse_lead({**body, "phone": f"214{number:07d}"}))
-                before, started = cpu_ms(pids[kind]), time.perf_counter()
+        numbers = itertools.count(2_000_001)
+
+        def prepare(kind: str) -> Callable[[], None]:
+            key, body = kinds[kind]
+            leads = [parse_lead({**body, "phone": f"214{next(numbers):07d}"}) for _ in range(args.per_block)]
+
+            def work() -> None:
                 for lead in leads:
-                    row = intake.submit(conn, account_id=uuid.UUID(key["account_id"]),
+                    row = intake.submit(conns[kind], account_id=uuid.UUID(key["account_id"]),
                                         api_key_id=uuid.UUID(key["key_id"]), lead=lead)
                     assert row["created"] and (row["campaign"] == CAMPAIGN) == (kind == "with"), row
-                if block:
-                    cpu[kind].append((cpu_ms(pids[kind]) - before) / args.per_block)
-                    wall[kind].append((time.perf_counter() - started) * 1000 / args.per_block)
+            return work
+
+        cpu, wall = blocks(pids, prepare, args.blocks, args.per_block)
         for conn in conns.values():
             conn.close()
     print(f"campaign: {CAMPAIGN} {CAMPAIGN_SETTINGS}")

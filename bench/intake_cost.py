@@ -15,11 +15,13 @@ them. Prints the figures; asserts nothing. Nothing here is a proposal to drop a 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import sys
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import psycopg
 from psycopg import sql as pgsql
@@ -28,7 +30,7 @@ from psycopg.rows import dict_row
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent)]
 
-from bench.campaign_cost import cpu_ms  # noqa: E402
+from bench.campaign_cost import blocks  # noqa: E402
 from bench.run import BODY, Database  # noqa: E402
 from l2i import intake, sql  # noqa: E402
 from l2i.config import Config  # noqa: E402
@@ -94,32 +96,32 @@ def main() -> int:
 
 
 def measure(base_url: str, copies: dict[str, str], key: dict, args) -> dict[str, list[float]]:
+    """CPU per statement of each variant's lead_intake, and of key_hit (its own session on the shipped copy)."""
+    sessions = {**copies, "key_hit": copies["as shipped"]}
     conns = {name: psycopg.connect(make_conninfo(base_url, dbname=copy), autocommit=True, row_factory=dict_row)
-             for name, copy in copies.items()}
+             for name, copy in sessions.items()}
     try:
-        pids = {name: conn.info.backend_pid for name, conn in conns.items()}
-        cpu: dict[str, list[float]] = {name: [] for name in [*copies, "key_hit"]}
         key_hash = bytes.fromhex(key["key_hash"].removeprefix("\\x"))
         account_id, api_key_id = uuid.UUID(key["account_id"]), uuid.UUID(key["key_id"])
-        number = 2_000_000
-        for block in range(args.blocks + 1):  # block 0 warms every session up (plans, caches) and is not counted
-            for name, conn in conns.items():
-                leads = []
-                for _ in range(args.per_block):
-                    number += 1
-                    leads.append(parse_lead({**BODY, "phone": f"214{number:07d}"}))
-                before = cpu_ms(pids[name])
+        numbers = itertools.count(2_000_001)
+
+        def prepare(name: str) -> Callable[[], None]:
+            conn = conns[name]
+            if name == "key_hit":
+                def hits() -> None:
+                    for _ in range(args.per_block):
+                        assert sql.one(conn, "key_hit", key_hash=key_hash) is not None
+                return hits
+            leads = [parse_lead({**BODY, "phone": f"214{next(numbers):07d}"}) for _ in range(args.per_block)]
+
+            def intakes() -> None:
                 for lead in leads:
                     row = intake.submit(conn, account_id=account_id, api_key_id=api_key_id, lead=lead)
                     assert row["created"], row
-                if block:
-                    cpu[name].append((cpu_ms(pids[name]) - before) / args.per_block)
-            conn = conns["as shipped"]
-            before = cpu_ms(pids["as shipped"])
-            for _ in range(args.per_block):
-                assert sql.one(conn, "key_hit", key_hash=key_hash) is not None
-            if block:
-                cpu["key_hit"].append((cpu_ms(pids["as shipped"]) - before) / args.per_block)
+            return intakes
+
+        cpu, _ = blocks({name: conn.info.backend_pid for name, conn in conns.items()}, prepare, args.blocks,
+                        args.per_block)
         return cpu
     finally:
         for conn in conns.values():
