@@ -114,6 +114,7 @@ DIALING_FIELDS = tuple(f.name for f in FIELDS if f.group == "dialing")
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls but tab and newlines (NUL: _storable)
+_PHONE_FORMS = "(send 10 digits, 1 + 10 digits, or E.164)"  # after why a value is no phone
 
 
 def squash(key: str) -> str:
@@ -174,7 +175,7 @@ def phone_e164(value, errors: list[FieldError]) -> str | None:
     try:
         return phones.normalize(str(value)).e164
     except phones.NotAPhone as exc:
-        errors.append(FieldError("phone", "invalid", f"{exc} (send 10 digits, 1 + 10 digits, or E.164)"))
+        errors.append(FieldError("phone", "invalid", f"{exc} {_PHONE_FORMS}"))
         return None
 
 
@@ -342,7 +343,7 @@ def _convert(field: Field, value: Any) -> Any:
         try:
             return phones.normalize(text)
         except phones.NotAPhone as exc:
-            raise FieldError(field.name, "invalid", f"{exc} (send 10 digits, 1 + 10 digits, or E.164)") from None
+            raise FieldError(field.name, "invalid", f"{exc} {_PHONE_FORMS}") from None
     if field.kind == "state":
         code = text.upper() if text.upper() in STATES else CODE_BY_NAME.get(text.lower())
         if code is None:
