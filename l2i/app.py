@@ -14,6 +14,7 @@ import falcon
 import falcon.media
 
 from l2i import errors, import_jobs
+from l2i.batching import IntakeBatcher
 from l2i.config import Config
 from l2i.db import open_pool
 from l2i.logs import RedactFilter
@@ -56,7 +57,8 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(pool, config.retry_after_s))
     app.add_route("/v1/openapi.json", OpenAPI())
-    app.add_route("/v1/leads", LeadsCollection(pool, config, clock))
+    intakes = IntakeBatcher(pool, config.intake_batch)  # group commit of this worker's single-lead posts
+    app.add_route("/v1/leads", LeadsCollection(pool, config, intakes, clock))
     imports = LeadsImport(pool, config)
     app.add_route("/v1/leads/import", imports)  # the literal wins over {lead_id}
     app.add_route("/v1/leads/{lead_id}", LeadsItem(pool))
@@ -72,7 +74,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/v1/stats", Stats(pool))
     app.add_route("/v1/sources", SourcesCollection(pool, config.max_body_bytes))
     app.add_route("/v1/sources/{source_ref}", SourcesItem(pool))
-    app.add_route("/v1/sources/{source_ref}/leads", SourceLeads(pool, config))
+    app.add_route("/v1/sources/{source_ref}/leads", SourceLeads(pool, config, intakes))
     app.add_route("/v1/campaigns", CampaignsCollection(pool, config.max_body_bytes))
     app.add_route("/v1/campaigns/{campaign}", CampaignsItem(pool, config.max_body_bytes))
     return app

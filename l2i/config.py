@@ -76,6 +76,9 @@ class Config:
     # whole body's limit.
     read_timeout_s: int = 10
     body_timeout_s: int = 120
+    # Group commit (l2i/batching.py): the most single-lead posts of one worker decided in one transaction (1: each
+    # lead in its own, as a lone post always is).
+    intake_batch: int = 16
     graph_base_url: str = "https://graph.facebook.com/v19.0"
     graph_timeout_s: int = 3
 
@@ -101,6 +104,7 @@ class Config:
             import_waiters=_int(environ, "L2I_IMPORT_WAITERS", cls.import_waiters, minimum=0),
             read_timeout_s=_int(environ, "L2I_READ_TIMEOUT", cls.read_timeout_s),
             body_timeout_s=_int(environ, "L2I_BODY_TIMEOUT", cls.body_timeout_s),
+            intake_batch=_int(environ, "L2I_INTAKE_BATCH", cls.intake_batch),
             graph_base_url=environ.get("L2I_GRAPH_BASE_URL", "").strip() or cls.graph_base_url,
             graph_timeout_s=_int(environ, "L2I_GRAPH_TIMEOUT", cls.graph_timeout_s),
         )

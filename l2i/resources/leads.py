@@ -31,10 +31,11 @@ class LeadsCollection:
     # without an Authorization header, l2i.resources.sources.Intake authenticates the source.
     source_methods = ("POST",)
 
-    def __init__(self, pool, config, clock=lambda: None):
-        """clock: the instant intake decides the calling window at; None (the service) = the database's now()."""
+    def __init__(self, pool, config, batcher, clock=lambda: None):
+        """batcher: the worker's group commit (l2i.batching). clock: the instant intake decides the calling window
+        at; None (the service) = the database's now()."""
         self.pool = pool
-        self.intake = Intake(pool, config, clock)
+        self.intake = Intake(pool, config, batcher, clock)
 
     def on_post(self, req, resp):
         self.intake.post(req, resp)

@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 
 from l2i import adapters, idempotency, intake, sources, sql
 from l2i.adapters import AdapterError, facebook, google
+from l2i.batching import IntakeBatcher
 from l2i.bodies import body_fields, parse_body, query_fields, read_raw
 from l2i.errors import APIError, FieldError, unauthorized, validation_failed
 from l2i.fields import ValidationError, parse_lead
@@ -70,9 +71,10 @@ def answer(row: dict, test: bool) -> tuple[int, dict]:
 class Intake:
     """What POST /v1/leads and POST /v1/sources/{token}/leads share: one lead from a sender's body."""
 
-    def __init__(self, pool, config, clock=lambda: None):
-        """clock: the instant intake decides the calling window at; None (the service) = the database's now()."""
-        self.pool, self.config, self.clock = pool, config, clock
+    def __init__(self, pool, config, batcher: IntakeBatcher, clock=lambda: None):
+        """batcher: the worker's group commit (l2i.batching), shared by every intake resource. clock: the instant
+        intake decides the calling window at; None (the service) = the database's now()."""
+        self.pool, self.config, self.batcher, self.clock = pool, config, batcher, clock
 
     def post(self, req, resp, *, path_token: str | None = None) -> None:
         raw = read_raw(req, self.config.max_body_bytes)
@@ -116,13 +118,16 @@ class Intake:
         lead, origin, test = build_lead(source, adapted, query)
 
         def take() -> tuple[int, dict]:
+            given = dict(lead=lead, account_id=account_id, api_key_id=key["id"] if key else None,
+                         source_id=source["id"] if source else None, consent_origin=origin, now=self.clock(),
+                         client_ip=req.context.get("client_ip"),
+                         default_campaign_id=key["default_campaign_id"] if key else None)
             try:
-                with self.pool.connection() as conn:
-                    row = intake.submit(conn, account_id=account_id, api_key_id=key["id"] if key else None,
-                                        lead=lead, source_id=source["id"] if source else None,
-                                        consent_origin=origin, test=test, now=self.clock(),
-                                        client_ip=req.context.get("client_ip"),
-                                        default_campaign_id=key["default_campaign_id"] if key else None)
+                if test:  # every gate, rolled back: on a connection of its own, never in a shared transaction
+                    with self.pool.connection() as conn:
+                        row = intake.submit(conn, test=True, **given)
+                else:
+                    row = intake.outcome(self.batcher.submit(intake.intake_params(**given)), lead)
             except intake.CampaignRefused as exc:  # nothing stored (and no Idempotency-Key kept)
                 raise validation_failed(exc.errors) from None
             return answer(row, test)
@@ -244,8 +249,8 @@ def retry_all(conn, config, source_id=None, limit: int = 1000) -> list[dict]:
 class SourceLeads:
     """POST /v1/sources/{token}/leads: the URL a sender posts to. GET: Facebook's webhook verification."""
 
-    def __init__(self, pool, config):
-        self.intake = Intake(pool, config)
+    def __init__(self, pool, config, batcher: IntakeBatcher):
+        self.intake = Intake(pool, config, batcher)
         self.pool = pool
 
     def on_post(self, req, resp, source_ref):
