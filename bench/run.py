@@ -339,7 +339,7 @@ def server_env() -> dict:
     # The production defaults, except what the environment of `make bench` overrides (L2I_WORKERS, ...).
     env = {"L2I_LOG_LEVEL": os.environ.get("L2I_LOG_LEVEL", "info")}
     for name in ("L2I_POOL_SIZE", "L2I_POOL_TIMEOUT", "L2I_STATEMENT_TIMEOUT_MS", "L2I_WORKER_CLASS",
-                 "L2I_THREADS", "L2I_MAX_REQUESTS"):
+                 "L2I_THREADS", "L2I_MAX_REQUESTS", "L2I_INTAKE_BATCH"):
         if os.environ.get(name):
             env[name] = os.environ[name]
     return env

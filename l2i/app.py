@@ -57,7 +57,7 @@ def create_app(config: Config, pool, clock=database_clock) -> falcon.App:
     app.add_route("/healthz", Health())
     app.add_route("/readyz", Ready(pool, config.retry_after_s))
     app.add_route("/v1/openapi.json", OpenAPI())
-    intakes = IntakeBatcher(pool, config.intake_batch)  # group commit of this worker's single-lead posts
+    intakes = IntakeBatcher(pool, config.intake_batch)  # group commit of single-lead posts (off: 1)
     app.add_route("/v1/leads", LeadsCollection(pool, config, intakes, clock))
     imports = LeadsImport(pool, config)
     app.add_route("/v1/leads/import", imports)  # the literal wins over {lead_id}

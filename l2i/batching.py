@@ -1,5 +1,5 @@
-"""Group commit for single-lead posts: the leads one worker process is taking in at the same moment share one
-transaction and one round trip to the database.
+"""Group commit for single-lead posts (L2I_INTAKE_BATCH > 1; off by default): the leads one worker process is
+taking in at the same moment share one transaction and one round trip to the database.
 
 Without it, each POST /v1/leads (or source post) holds a connection of its own to send one lead_intake and wait
 for its own commit: as many backends as request threads, one WAL flush and one round trip per lead. Here the
@@ -51,7 +51,7 @@ class _Lead:
 
 
 class IntakeBatcher:
-    def __init__(self, pool, max_batch: int = 16):
+    def __init__(self, pool, max_batch: int):
         self.pool = pool
         self.max_batch = max_batch
         self._lock = threading.Lock()
@@ -61,6 +61,9 @@ class IntakeBatcher:
     def submit(self, params: dict) -> dict:
         """lead_intake's row for params (intake.intake_params), once committed; raises what the database raised
         for this lead."""
+        if self.max_batch == 1:  # off: each post on a connection of its own, at once
+            with self.pool.connection() as conn:
+                return intake.send(conn, params).fetchone()
         mine = _Lead(params)
         with self._lock:
             self._queue.append(mine)
