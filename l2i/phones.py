@@ -63,7 +63,7 @@ def normalize(raw: str) -> Phone:
         return Phone(e164, region, True, TERRITORY_ZONES[region], region)
     # time_zones_for_number and description_for_number each work out the number's type (and its region again)
     # before their geographical lookup: the type is worked out once here, and a number of a type they would not
-    # look up geographically (toll-free, unknown) goes through them as it is. 35 -> 24 us a phone.
+    # look up geographically (toll-free, unknown) goes through them as it is. 35 -> 28 us a phone.
     kind = phonenumbers.number_type(number)
     if kind == phonenumbers.PhoneNumberType.UNKNOWN or not phonenumbers.is_number_type_geographical(kind, 1):
         zones = timezone.time_zones_for_number(number)
