@@ -1,5 +1,5 @@
-"""Group commit for single-lead posts (L2I_INTAKE_BATCH > 1; off by default): the leads one worker process is
-taking in at the same moment share one transaction and one round trip to the database.
+"""Group commit for single-lead posts (L2I_INTAKE_BATCH > 1: under gunicorn, the worker's threads): the leads one
+worker process is taking in at the same moment share one transaction and one round trip to the database.
 
 Without it, each POST /v1/leads (or source post) holds a connection of its own to send one lead_intake and wait
 for its own commit: as many backends as request threads, one WAL flush and one round trip per lead. Here the
@@ -19,8 +19,8 @@ What stays as it was, lead by lead:
 Within a batch the leads go in (account, phone) order, so that two workers' batches take the numbers' dedupe
 keys in the same order and cannot wait on each other in a cycle.
 
-Measured (docs/scaling.md, bench/RESULTS.md): PostgreSQL CPU per intake 0.72-0.93 -> 0.59-0.65 ms at 32
-connections on the 2-core bench machine; throughput there within the noise (Python is the larger half).
+Measured (docs/scaling.md, l2i/gunicorn_conf.py): PostgreSQL CPU per intake 0.77 -> 0.59 ms at 32 connections on
+the 2-core bench machine; throughput there within the noise (Python is the larger half), p99 57 -> 66 ms.
 """
 
 from __future__ import annotations
