@@ -3,7 +3,7 @@
 # The environment overrides:
 #   L2I_BIND      address to listen on              (default 127.0.0.1:8000; behind nginx, keep it on loopback)
 #   L2I_WORKERS   worker processes                  (default: one per core)
-#   L2I_THREADS   request threads in each worker    (default 8; also the default L2I_POOL_SIZE)
+#   L2I_THREADS   request threads in each worker    (default 8; also the default L2I_POOL_SIZE and L2I_INTAKE_BATCH)
 #   L2I_LOG_LEVEL gunicorn's and l2i's log level    (default info)
 # Database settings (DATABASE_URL, L2I_POOL_SIZE, ...) are read by the app itself: see README.md.
 import multiprocessing
