@@ -78,7 +78,7 @@ class Config:
     body_timeout_s: int = 120
     # Group commit (l2i/batching.py): the most single-lead posts of one worker decided in one transaction; 1: each
     # in its own. gunicorn's config sets it to the worker's threads (l2i/gunicorn_conf.py); outside gunicorn
-    # (tests, the CLI) a process has no threads posting at once, and it stays off.
+    # (tests in process, the CLI) it stays off unless set.
     intake_batch: int = 1
     graph_base_url: str = "https://graph.facebook.com/v19.0"
     graph_timeout_s: int = 3

@@ -44,9 +44,10 @@ def database():
 
 
 def make_client(url: str, intake_batch: int):
-    pool = open_pool(Config(database_url=url, pool_size=12, intake_batch=intake_batch), name="l2i-batch-test")
+    config = Config(database_url=url, pool_size=12, intake_batch=intake_batch)
+    pool = open_pool(config, name="l2i-batch-test")
     pool.wait(timeout=30)
-    return pool, falcon.testing.TestClient(create_app(Config(database_url=url, intake_batch=intake_batch), pool))
+    return pool, falcon.testing.TestClient(create_app(config, pool))
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +55,20 @@ def service(database):
     pool, client = make_client(database, 16)
     yield client
     pool.close()
+
+
+SLOW_PHONE = "2125559999"  # each test has an account of its own
+
+
+def slow_stored_now(url: str) -> None:
+    """Waits until the Slow lead's insert is in its trigger's pg_sleep (at most 10 s)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(200):
+            if conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                            "AND wait_event = 'PgSleep'").fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the Slow lead never reached its trigger")
 
 
 def lead(phone: str, first_name: str = "Jane") -> dict:
@@ -74,8 +89,8 @@ def behind_a_slow_lead(client, key: str, bodies: list[dict], url: str) -> tuple[
         return response, row
 
     with ThreadPoolExecutor(max_workers=len(bodies) + 1) as executor:
-        slow = executor.submit(post, lead(bodies[0]["phone"][:-4] + "9999", "Slow"))
-        time.sleep(0.2)  # the slow lead is being stored, alone
+        slow = executor.submit(post, lead(SLOW_PHONE, "Slow"))
+        slow_stored_now(url)  # alone: nothing else was queued
         started = threading.Barrier(len(bodies))
 
         def queued(body):
