@@ -3078,5 +3078,48 @@ $$;
 COMMENT ON FUNCTION l2i_lead_dedupe(uuid, text) IS
     'The 30-day dedupe of one intake: the open lead it duplicates (bumped; created false) or the new lead''s id and created_at (created true).';
 
+-- ---------------------------------------------------------------------------------------------------------------
+-- Authentication and rate count of a key, run by every authenticated request (0017_key_hit.sql).
+CREATE FUNCTION l2i_key_hit(p_key_hash bytea,
+                            OUT id uuid, OUT account_id uuid, OUT prefix text, OUT scopes text[],
+                            OUT rate_limit integer, OUT default_campaign_id uuid, OUT hits integer,
+                            OUT reset_at bigint, OUT now_epoch numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_key uuid;
+    v_window timestamptz := date_trunc('minute', now());
+    v_start timestamptz;
+BEGIN
+    SELECT k.id, k.account_id, k.prefix, k.scopes, k.rate_limit, k.default_campaign_id
+    INTO v_key, account_id, prefix, scopes, rate_limit, default_campaign_id
+    FROM api_keys AS k
+    WHERE k.key_hash = p_key_hash AND k.revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    id := v_key;
+    UPDATE rate_limit_windows AS w
+    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
+        window_start = greatest(w.window_start, v_window)
+    WHERE w.api_key_id = v_key
+    RETURNING w.hits, w.window_start INTO hits, v_start;
+    IF NOT FOUND THEN
+        INSERT INTO rate_limit_windows AS w (api_key_id, window_start, hits)
+        VALUES (v_key, v_window, 1)
+        ON CONFLICT ON CONSTRAINT rate_limit_windows_pkey DO UPDATE
+            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+                window_start = greatest(w.window_start, excluded.window_start)
+        RETURNING w.hits, w.window_start INTO hits, v_start;
+    END IF;
+    IF hits = 1 THEN
+        UPDATE api_keys AS k SET last_used_at = now() WHERE k.id = v_key;
+    END IF;
+    reset_at := extract(epoch FROM v_start)::bigint + 60;
+    now_epoch := extract(epoch FROM now());
+END
+$$;
+COMMENT ON FUNCTION l2i_key_hit(bytea) IS
+    'Authenticates a key by its hash and counts this request in its one-minute window (the first hit of a window stamps last_used_at); all NULL for an unknown or revoked key.';
+
 -- The months ahead, as the migration makes them (l2i partitions ensure keeps them coming).
 SELECT l2i_partitions_ensure(3);
