@@ -42,7 +42,12 @@ class DeadlineSocket:
         self.phase, self.deadline, self.phase_s, self.expired = "head", None, read_timeout, False
 
     def __getattr__(self, name):
-        return getattr(self._sock, name)
+        # Only what this class does not define (fileno, setblocking, sendall, ...): the socket's own method, kept
+        # on this wrapper after its first use, since gthread's poller asks for fileno several times a request.
+        value = getattr(self._sock, name)
+        if callable(value):
+            setattr(self, name, value)
+        return value
 
     def expect_head(self) -> None:
         """A new request: its head must be whole within read_timeout of its first byte (the deadline starts at the
