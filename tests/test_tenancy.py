@@ -59,7 +59,8 @@ def function_tables(schema: str) -> dict[str, set[str]]:
 
 def unpinned(text: str, tenants: set[str], functions: dict[str, set[str]] | None = None) -> set[str]:
     """The tenant tables a query touches without a required account_id parameter (empty: pinned, or none);
-    a function the query calls touches what its body names (functions: function_tables of the schema)."""
+    an l2i_ function the query calls touches what its body names (one level down; functions: function_tables of
+    the schema)."""
     named = {name.lower() for name in _REFERENCE.findall(text)}
     for function in named & (functions or {}).keys():
         named |= functions[function]
