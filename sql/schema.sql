@@ -3079,7 +3079,7 @@ COMMENT ON FUNCTION l2i_lead_dedupe(uuid, text) IS
     'The 30-day dedupe of one intake: the open lead it duplicates (bumped; created false) or the new lead''s id and created_at (created true).';
 
 -- ---------------------------------------------------------------------------------------------------------------
--- Authentication and rate count of a key, run by every authenticated request (0017_key_hit.sql).
+-- Authentication and rate count of a key, a source and a postback token (0017_window_hits.sql).
 CREATE FUNCTION l2i_key_hit(p_key_hash bytea,
                             OUT id uuid, OUT account_id uuid, OUT prefix text, OUT scopes text[],
                             OUT rate_limit integer, OUT default_campaign_id uuid, OUT hits integer,
@@ -3120,6 +3120,97 @@ END
 $$;
 COMMENT ON FUNCTION l2i_key_hit(bytea) IS
     'Authenticates a key by its hash and counts this request in its one-minute window (the first hit of a window stamps last_used_at); all NULL for an unknown or revoked key.';
+
+-- A source's token (and, when the sender names it, its id), as l2i_key_hit does for keys; the source's settings
+-- and its secrets come back with the count (source_hit).
+CREATE FUNCTION l2i_source_hit(p_token_hash bytea, p_source_id uuid,
+                               OUT id uuid, OUT account_id uuid, OUT name text, OUT prefix text, OUT adapter text,
+                               OUT defaults jsonb, OUT mapping jsonb, OUT consent_on_submit boolean,
+                               OUT consent_text_version text, OUT consent_text text, OUT rate_limit integer,
+                               OUT hits integer, OUT reset_at bigint, OUT now_epoch numeric,
+                               OUT arrived_at timestamptz, OUT signing_secret text, OUT verify_token text,
+                               OUT page_token text)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_source uuid;
+    v_window timestamptz := date_trunc('minute', now());
+    v_start timestamptz;
+BEGIN
+    SELECT s.id, s.account_id, s.name, s.prefix, s.adapter, s.defaults, s.mapping, s.consent_on_submit,
+           s.consent_text_version, s.consent_text, s.rate_limit
+    INTO v_source, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, consent_text_version,
+         consent_text, rate_limit
+    FROM sources AS s
+    WHERE s.token_hash = p_token_hash AND s.revoked_at IS NULL AND (p_source_id IS NULL OR s.id = p_source_id);
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    id := v_source;
+    UPDATE source_rate_limit_windows AS w
+    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
+        window_start = greatest(w.window_start, v_window)
+    WHERE w.source_id = v_source
+    RETURNING w.hits, w.window_start INTO hits, v_start;
+    IF NOT FOUND THEN
+        INSERT INTO source_rate_limit_windows AS w (source_id, window_start, hits)
+        VALUES (v_source, v_window, 1)
+        ON CONFLICT ON CONSTRAINT source_rate_limit_windows_pkey DO UPDATE
+            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+                window_start = greatest(w.window_start, excluded.window_start)
+        RETURNING w.hits, w.window_start INTO hits, v_start;
+    END IF;
+    IF hits = 1 THEN
+        UPDATE sources AS s SET last_used_at = now() WHERE s.id = v_source;
+    END IF;
+    SELECT x.signing_secret, x.verify_token, x.page_token INTO signing_secret, verify_token, page_token
+    FROM source_secrets AS x WHERE x.source_id = v_source;
+    reset_at := extract(epoch FROM v_start)::bigint + 60;
+    now_epoch := extract(epoch FROM now());
+    arrived_at := now();
+END
+$$;
+COMMENT ON FUNCTION l2i_source_hit(bytea, uuid) IS
+    'Authenticates a source token (and the source id when given) by its hash and counts this request in its one-minute window, with the source''s settings and secrets; all NULL for an unknown or revoked token.';
+
+-- A postback URL's token, as l2i_key_hit does for keys (postback_token_hit).
+CREATE FUNCTION l2i_postback_token_hit(p_token_hash bytea,
+                                       OUT id uuid, OUT account_id uuid, OUT prefix text, OUT rate_limit integer,
+                                       OUT hits integer, OUT reset_at bigint, OUT now_epoch numeric)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_token uuid;
+    v_window timestamptz := date_trunc('minute', now());
+    v_start timestamptz;
+BEGIN
+    SELECT t.id, t.account_id, t.prefix, t.rate_limit INTO v_token, account_id, prefix, rate_limit
+    FROM postback_tokens AS t
+    WHERE t.token_hash = p_token_hash AND t.revoked_at IS NULL;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    id := v_token;
+    UPDATE postback_rate_limit_windows AS w
+    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
+        window_start = greatest(w.window_start, v_window)
+    WHERE w.token_id = v_token
+    RETURNING w.hits, w.window_start INTO hits, v_start;
+    IF NOT FOUND THEN
+        INSERT INTO postback_rate_limit_windows AS w (token_id, window_start, hits)
+        VALUES (v_token, v_window, 1)
+        ON CONFLICT ON CONSTRAINT postback_rate_limit_windows_pkey DO UPDATE
+            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+                window_start = greatest(w.window_start, excluded.window_start)
+        RETURNING w.hits, w.window_start INTO hits, v_start;
+    END IF;
+    IF hits = 1 THEN
+        UPDATE postback_tokens AS t SET last_used_at = now() WHERE t.id = v_token;
+    END IF;
+    reset_at := extract(epoch FROM v_start)::bigint + 60;
+    now_epoch := extract(epoch FROM now());
+END
+$$;
+COMMENT ON FUNCTION l2i_postback_token_hit(bytea) IS
+    'Authenticates a postback token by its hash and counts this request in its one-minute window; all NULL for an unknown or revoked token.';
 
 -- The months ahead, as the migration makes them (l2i partitions ensure keeps them coming).
 SELECT l2i_partitions_ensure(3);

@@ -2,32 +2,10 @@
 -- leads waiting for a platform's API, and the Idempotency-Key store.
 
 -- name: source_hit :one
--- Authenticate a source token by its hash and count this request in the source's one-minute window, in one
--- statement, exactly as key_hit does for keys; the source's settings and secrets come back with it. No row:
--- unknown or revoked token (or an X-Source-Id that is not the token's source).
-WITH s AS (
-    SELECT id, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, consent_text_version,
-           consent_text, rate_limit
-    FROM sources
-    WHERE token_hash = %(token_hash)s AND revoked_at IS NULL
-      AND (%(source_id)s::uuid IS NULL OR id = %(source_id)s::uuid)
-), hit AS (
-    INSERT INTO source_rate_limit_windows AS w (source_id, window_start, hits)
-    SELECT s.id, date_trunc('minute', now()), 1 FROM s
-    ON CONFLICT ON CONSTRAINT source_rate_limit_windows_pkey DO UPDATE
-        SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
-            window_start = greatest(w.window_start, excluded.window_start)
-    RETURNING w.hits, w.window_start
-), touched AS (
-    UPDATE sources SET last_used_at = now()
-    FROM s, hit
-    WHERE sources.id = s.id AND hit.hits = 1
-)
-SELECT s.*, hit.hits, extract(epoch FROM hit.window_start)::bigint + 60 AS reset_at,
-       extract(epoch FROM now()) AS now_epoch, now() AS arrived_at,
-       x.signing_secret, x.verify_token, x.page_token
-FROM s CROSS JOIN hit
-LEFT JOIN source_secrets AS x ON x.source_id = s.id;
+-- Authenticate a source token by its hash and count this request in the source's one-minute window, exactly as
+-- key_hit does for keys (l2i_source_hit, migration 0017); the source's settings and secrets come back with it. No
+-- row: unknown or revoked token (or an X-Source-Id that is not the token's source).
+SELECT s.* FROM l2i_source_hit(%(token_hash)s, %(source_id)s::uuid) AS s WHERE s.id IS NOT NULL;
 
 -- name: source_create :one
 -- A new source of an account (the admin API); the token comes back this once.
