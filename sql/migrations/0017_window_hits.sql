@@ -17,7 +17,9 @@
 -- a window's first hit. The counter row stays locked only until key_hit's own commit (autocommit), as before.
 -- Windows only move forward, as before: a request that began in the previous minute but got the row after the
 -- next window opened counts in the newer window (greatest, >=). source_hit and postback_token_hit were the same
--- statement over their own tables (0006, 0007) and become the same function, with their own columns.
+-- statement over their own tables (0006, 0007) and become the same function, with their own columns. The three
+-- share a shape, not their tables: each names its own, so PL/pgSQL keeps the statements' plans (one function
+-- taking a table's name would plan a dynamic statement at every request).
 CREATE FUNCTION l2i_key_hit(p_key_hash bytea,
                             OUT id uuid, OUT account_id uuid, OUT prefix text, OUT scopes text[],
                             OUT rate_limit integer, OUT default_campaign_id uuid, OUT hits integer,
