@@ -3087,7 +3087,6 @@ CREATE FUNCTION l2i_key_hit(p_key_hash bytea,
 LANGUAGE plpgsql AS $$
 DECLARE
     v_key uuid;
-    v_window timestamptz := date_trunc('minute', now());
     v_start timestamptz;
 BEGIN
     SELECT k.id, k.account_id, k.prefix, k.scopes, k.rate_limit, k.default_campaign_id
@@ -3098,19 +3097,12 @@ BEGIN
         RETURN;
     END IF;
     id := v_key;
-    UPDATE rate_limit_windows AS w
-    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
-        window_start = greatest(w.window_start, v_window)
-    WHERE w.api_key_id = v_key
+    INSERT INTO rate_limit_windows AS w (api_key_id, window_start, hits)
+    VALUES (v_key, date_trunc('minute', now()), 1)
+    ON CONFLICT ON CONSTRAINT rate_limit_windows_pkey DO UPDATE
+        SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+            window_start = greatest(w.window_start, excluded.window_start)
     RETURNING w.hits, w.window_start INTO hits, v_start;
-    IF NOT FOUND THEN
-        INSERT INTO rate_limit_windows AS w (api_key_id, window_start, hits)
-        VALUES (v_key, v_window, 1)
-        ON CONFLICT ON CONSTRAINT rate_limit_windows_pkey DO UPDATE
-            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
-                window_start = greatest(w.window_start, excluded.window_start)
-        RETURNING w.hits, w.window_start INTO hits, v_start;
-    END IF;
     IF hits = 1 THEN
         UPDATE api_keys AS k SET last_used_at = now() WHERE k.id = v_key;
     END IF;
@@ -3133,37 +3125,28 @@ CREATE FUNCTION l2i_source_hit(p_token_hash bytea, p_source_id uuid,
 LANGUAGE plpgsql AS $$
 DECLARE
     v_source uuid;
-    v_window timestamptz := date_trunc('minute', now());
     v_start timestamptz;
 BEGIN
     SELECT s.id, s.account_id, s.name, s.prefix, s.adapter, s.defaults, s.mapping, s.consent_on_submit,
-           s.consent_text_version, s.consent_text, s.rate_limit
+           s.consent_text_version, s.consent_text, s.rate_limit, x.signing_secret, x.verify_token, x.page_token
     INTO v_source, account_id, name, prefix, adapter, defaults, mapping, consent_on_submit, consent_text_version,
-         consent_text, rate_limit
+         consent_text, rate_limit, signing_secret, verify_token, page_token
     FROM sources AS s
+    LEFT JOIN source_secrets AS x ON x.source_id = s.id
     WHERE s.token_hash = p_token_hash AND s.revoked_at IS NULL AND (p_source_id IS NULL OR s.id = p_source_id);
     IF NOT FOUND THEN
         RETURN;
     END IF;
     id := v_source;
-    UPDATE source_rate_limit_windows AS w
-    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
-        window_start = greatest(w.window_start, v_window)
-    WHERE w.source_id = v_source
+    INSERT INTO source_rate_limit_windows AS w (source_id, window_start, hits)
+    VALUES (v_source, date_trunc('minute', now()), 1)
+    ON CONFLICT ON CONSTRAINT source_rate_limit_windows_pkey DO UPDATE
+        SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+            window_start = greatest(w.window_start, excluded.window_start)
     RETURNING w.hits, w.window_start INTO hits, v_start;
-    IF NOT FOUND THEN
-        INSERT INTO source_rate_limit_windows AS w (source_id, window_start, hits)
-        VALUES (v_source, v_window, 1)
-        ON CONFLICT ON CONSTRAINT source_rate_limit_windows_pkey DO UPDATE
-            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
-                window_start = greatest(w.window_start, excluded.window_start)
-        RETURNING w.hits, w.window_start INTO hits, v_start;
-    END IF;
     IF hits = 1 THEN
         UPDATE sources AS s SET last_used_at = now() WHERE s.id = v_source;
     END IF;
-    SELECT x.signing_secret, x.verify_token, x.page_token INTO signing_secret, verify_token, page_token
-    FROM source_secrets AS x WHERE x.source_id = v_source;
     reset_at := extract(epoch FROM v_start)::bigint + 60;
     now_epoch := extract(epoch FROM now());
     arrived_at := now();
@@ -3179,7 +3162,6 @@ CREATE FUNCTION l2i_postback_token_hit(p_token_hash bytea,
 LANGUAGE plpgsql AS $$
 DECLARE
     v_token uuid;
-    v_window timestamptz := date_trunc('minute', now());
     v_start timestamptz;
 BEGIN
     SELECT t.id, t.account_id, t.prefix, t.rate_limit INTO v_token, account_id, prefix, rate_limit
@@ -3189,19 +3171,12 @@ BEGIN
         RETURN;
     END IF;
     id := v_token;
-    UPDATE postback_rate_limit_windows AS w
-    SET hits = CASE WHEN w.window_start >= v_window THEN w.hits + 1 ELSE 1 END,
-        window_start = greatest(w.window_start, v_window)
-    WHERE w.token_id = v_token
+    INSERT INTO postback_rate_limit_windows AS w (token_id, window_start, hits)
+    VALUES (v_token, date_trunc('minute', now()), 1)
+    ON CONFLICT ON CONSTRAINT postback_rate_limit_windows_pkey DO UPDATE
+        SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
+            window_start = greatest(w.window_start, excluded.window_start)
     RETURNING w.hits, w.window_start INTO hits, v_start;
-    IF NOT FOUND THEN
-        INSERT INTO postback_rate_limit_windows AS w (token_id, window_start, hits)
-        VALUES (v_token, v_window, 1)
-        ON CONFLICT ON CONSTRAINT postback_rate_limit_windows_pkey DO UPDATE
-            SET hits = CASE WHEN w.window_start >= excluded.window_start THEN w.hits + 1 ELSE 1 END,
-                window_start = greatest(w.window_start, excluded.window_start)
-        RETURNING w.hits, w.window_start INTO hits, v_start;
-    END IF;
     IF hits = 1 THEN
         UPDATE postback_tokens AS t SET last_used_at = now() WHERE t.id = v_token;
     END IF;
